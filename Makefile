@@ -1,0 +1,42 @@
+# odfail: `make demo` sets everything up and runs the demo; `make test` runs the tests.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+ODFAIL := $(VENV)/bin/odfail
+DEMO := demo
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+setup: $(VENV)/.installed ## create .venv and install odfail with its test, bench and dev extras
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test,bench,dev]'
+	touch $@
+
+demo: setup ## generate a COCO-like sample, ingest it and print what is in it
+	$(ODFAIL) synth $(DEMO)/data --images 500 --seed 0
+	$(ODFAIL) ingest -w $(DEMO)/ws --gt $(DEMO)/data/gt.json --pred $(DEMO)/data/predictions.json --run demo
+	$(ODFAIL) info -w $(DEMO)/ws
+	$(ODFAIL) sql -w $(DEMO)/ws "select category_id, count(*) as predictions, avg(score) as mean_score from predictions group by 1 order by 2 desc limit 5"
+
+test: setup ## run the test suite (oracle tests against pycocotools on ../shared/data included)
+	$(PY) -m pytest
+
+test-slow: setup ## the long property tests too
+	$(PY) -m pytest -m "slow or not slow"
+
+bench: setup ## speed against pycocotools, faster-coco-eval, hotcoco and ultrafast-pycocotools
+	$(PY) benchmarks/run.py
+
+lint: setup ## ruff
+	$(VENV)/bin/ruff check odfail tests benchmarks
+
+clean: ## remove the demo, benchmark data and caches
+	rm -rf $(DEMO) bench-data .pytest_cache .ruff_cache .hypothesis
+	find . -name __pycache__ -prune -exec rm -rf {} +
+
+.PHONY: help setup demo test test-slow bench lint clean

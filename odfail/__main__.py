@@ -1,0 +1,3 @@
+from odfail.cli import main
+
+main()

@@ -1,0 +1,473 @@
+"""COCO files -> validated, typed tables -> Parquet in a workspace.
+
+DuckDB parses the JSON (columnar, no per-record Python objects). Every field is first read as raw JSON so that
+its JSON type can be checked: DuckDB's typed reader would silently turn ``"2299"`` into 2299 and ``1.5`` into 2,
+and we would rather say so than guess. One query per file validates and casts in the same pass; a column
+``problem`` names the first bad field of each record, and the first bad record stops the ingest.
+
+Rules borrowed from pycocotools (``COCO.loadRes``), applied to every results record:
+
+- prediction ids are 1, 2, 3... in file order; an ``id`` in the file is ignored (loadRes overwrites it);
+- a record with a non-empty ``bbox`` gets ``area = w * h``; one without gets the mask area (computed when masks
+  are decoded); ``area`` and ``iscrowd`` in a results file are ignored (loadRes overwrites them);
+- every result's ``image_id`` must be an image of the GT (loadRes asserts it). We also require a GT category.
+
+Deliberate difference: pycocotools picks the bbox-or-mask rule from the *first* record only (and crashes on a later
+record without a bbox); odfail applies it per record. On files where all records agree, the two are identical.
+
+Lenient where pycocotools is: images may lack width/height/file_name; annotations may lack area, iscrowd,
+segmentation; categories may lack supercategory (and name). Those stay null in the tables.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from odfail.errors import InputError, WorkspaceError
+from odfail.workspace import SCHEMAS, Workspace, _quote, check_run_name
+
+if TYPE_CHECKING:
+    import duckdb
+
+_NUM = "('BIGINT', 'UBIGINT', 'DOUBLE')"
+
+
+def _describe(col: str) -> str:
+    """SQL for a short description of a JSON value, for error messages."""
+    return (f"case json_type({col}) when 'VARCHAR' then 'the string ' || left({col}, 40) "
+            f"when 'OBJECT' then 'an object' when 'ARRAY' then 'a list' "
+            f"when 'BOOLEAN' then 'the boolean ' || {col} else left({col}, 40) end")
+
+
+def _missing(col: str, required: bool, what: str = "is missing") -> str:
+    return f"when {col} is null then {_quote(what) if required else 'null'}"
+
+
+def _check_id(col: str, required: bool = True) -> str:
+    return f"""case {_missing(col, required)}
+        when json_type({col}) = 'DOUBLE' and regexp_full_match({col}, '-?[0-9]+')
+            then 'integer ' || {col} || ' does not fit in 64 bits'
+        when json_type({col}) not in ('BIGINT', 'UBIGINT') then 'must be an integer, got ' || {_describe(col)}
+        when try_cast({col} as BIGINT) is null then 'integer ' || {col} || ' does not fit in 64 bits' end"""
+
+
+def _check_number(col: str, required: bool) -> str:
+    return f"""case {_missing(col, required)}
+        when json_type({col}) not in {_NUM} then 'must be a number, got ' || {_describe(col)}
+        when isnan(try_cast({col} as DOUBLE)) then 'is NaN'
+        when isinf(try_cast({col} as DOUBLE)) then 'is infinite (' || {col} || ')' end"""
+
+
+def _check_size(col: str) -> str:
+    """width/height: optional, a whole non-negative number."""
+    return f"""case when {col} is null then null
+        when json_type({col}) not in {_NUM} then 'must be a number, got ' || {_describe(col)}
+        when not isfinite(try_cast({col} as DOUBLE)) or try_cast({col} as DOUBLE) < 0
+             or try_cast({col} as DOUBLE) <> floor(try_cast({col} as DOUBLE))
+             or try_cast({col} as DOUBLE) > 2147483647
+            then 'must be a whole number of pixels, got ' || {col} end"""
+
+
+def _check_string(col: str) -> str:
+    return f"""case when {col} is null then null
+        when json_type({col}) <> 'VARCHAR' then 'must be a string, got ' || {_describe(col)} end"""
+
+
+def _check_flag(col: str) -> str:
+    return f"""case when {col} is null then null
+        when json_type({col}) not in ('BIGINT', 'UBIGINT', 'BOOLEAN') then 'must be 0, 1 or a boolean, got '
+            || {_describe(col)} end"""
+
+
+def _check_segmentation(col: str) -> str:
+    return f"""case when {col} is null then null
+        when json_type({col}) not in ('ARRAY', 'OBJECT')
+            then 'must be a list of polygons or an RLE object, got ' || {_describe(col)} end"""
+
+
+def _check_bbox(col: str, bb: str, when_absent: str) -> str:
+    """``bb`` is ``try_cast(col as DOUBLE[])``; strings, booleans and nulls are refused, not coerced.
+
+    ``when_absent`` is the SQL message for a missing (or empty, as loadRes reads ``[]``) bbox, null if allowed.
+    """
+    return f"""case when {col} is null or {col} = '[]' then {when_absent}
+        when json_type({col}) <> 'ARRAY' then 'must be a list [x, y, w, h], got ' || {_describe(col)}
+        when json_array_length({col}) <> 4
+            then 'must hold 4 numbers [x, y, w, h], got ' || json_array_length({col})
+        when {bb} is null or contains({col}, '"') or contains({col}, 'true') or contains({col}, 'false')
+             or contains({col}, 'null') then 'must hold 4 numbers [x, y, w, h], got ' || left({col}, 60)
+        when not (isfinite({bb}[1]) and isfinite({bb}[2]) and isfinite({bb}[3]) and isfinite({bb}[4])) then
+            case when contains(lower({col}), 'nan') then 'has a NaN coordinate: '
+                 else 'has an infinite coordinate: ' end || {col}
+        when {bb}[3] < 0 then 'width ' || {bb}[3] || ' is negative'
+        when {bb}[4] < 0 then 'height ' || {bb}[4] || ' is negative' end"""
+
+
+def _problem(checks: dict[str, str]) -> str:
+    """First failing field of a record as 'field|message', else null."""
+    return "coalesce(" + ", ".join(f"'{f}|' || ({sql})" for f, sql in checks.items()) + ")"
+
+
+# Sections of a COCO instances file: JSON fields read, checks, and the typed columns kept.
+_GT_SECTIONS = {
+    "images": {
+        "fields": ["id", "file_name", "width", "height"],
+        "checks": {"id": _check_id("id"), "file_name": _check_string("file_name"),
+                   "width": _check_size("width"), "height": _check_size("height")},
+        "select": ("id::BIGINT as image_id, file_name::VARCHAR as file_name, "
+                   "try_cast(width as DOUBLE)::INTEGER as width, try_cast(height as DOUBLE)::INTEGER as height"),
+        "table": "images",
+    },
+    "categories": {
+        "fields": ["id", "name", "supercategory"],
+        "checks": {"id": _check_id("id"), "name": _check_string("name"),
+                   "supercategory": _check_string("supercategory")},
+        "select": ("id::BIGINT as category_id, name::VARCHAR as name, "
+                   "supercategory::VARCHAR as supercategory"),
+        "table": "categories",
+    },
+    "annotations": {
+        "fields": ["id", "image_id", "category_id", "bbox", "area", "iscrowd", "segmentation"],
+        "checks": {"id": _check_id("id"), "image_id": _check_id("image_id"),
+                   "category_id": _check_id("category_id"),
+                   "bbox": _check_bbox("bbox", "bb", "'is missing'"), "area": _check_number("area", False),
+                   "iscrowd": _check_flag("iscrowd"), "segmentation": _check_segmentation("segmentation")},
+        "select": ("id::BIGINT as gt_id, image_id::BIGINT as image_id, category_id::BIGINT as category_id, "
+                   "bb[1] as x, bb[2] as y, bb[3] as w, bb[4] as h, area::DOUBLE as area, "
+                   "case json_type(iscrowd) when 'BOOLEAN' then iscrowd::BOOLEAN "
+                   "else iscrowd::BIGINT <> 0 end as iscrowd, segmentation"),
+        "table": "gt",
+    },
+}
+_GT_KEYS = {"images": "image_id", "categories": "category_id", "annotations": "gt_id"}
+_PRED_FIELDS = ["image_id", "category_id", "bbox", "score", "segmentation"]
+_PRED_CHECKS = {
+    "image_id": _check_id("image_id"), "category_id": _check_id("category_id"),
+    "score": _check_number("score", True),
+    "bbox": _check_bbox("bbox", "bb", "case when segmentation is null "
+                        "then 'is missing (a result needs a bbox or a segmentation)' end"),
+    "segmentation": _check_segmentation("segmentation"),
+}
+
+
+@dataclass(frozen=True)
+class IngestSummary:
+    """What one `ingest` call stored."""
+
+    workspace: Path
+    images: int | None = None
+    categories: int | None = None
+    gt: int | None = None
+    runs: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def __str__(self) -> str:
+        parts = []
+        if self.gt is not None:
+            parts.append(f"GT: {self.images:,} images, {self.categories:,} categories, {self.gt:,} annotations")
+        for run, n in self.runs.items():
+            parts.append(f"run {run!r}: {n:,} predictions")
+        return f"ingested into {self.workspace} in {self.seconds:.2f}s\n  " + "\n  ".join(parts)
+
+
+def _record(section: str, idx: int) -> str:
+    return f"{section}[{idx}]" if section else f"record {idx}"
+
+
+def _check_ends(path: Path, closer: bytes) -> None:
+    """DuckDB reads a truncated array (``[{...},`` then EOF) without complaint; the last byte tells."""
+    with open(path, "rb") as f:
+        f.seek(max(0, path.stat().st_size - 4096))
+        tail = f.read().rstrip()
+    if not tail.endswith(closer):
+        line = sum(1 for _ in open(path, "rb"))
+        raise InputError(str(path), None, None, f"truncated: the file ends at line {line} before its closing "
+                                                f"{closer.decode()!r}")
+
+
+def _first_char(path: Path) -> str:
+    """The first non-whitespace character, after the checks every file gets (exists, non-empty)."""
+    if not path.is_file():
+        raise InputError(str(path), None, None, "no such file")
+    with open(path, "rb") as f:
+        head = f.read(4096)
+        while head and not head.strip():
+            head = f.read(4096)
+    stripped = head.lstrip()
+    if stripped.startswith(b"\xef\xbb\xbf"):
+        stripped = stripped[3:].lstrip()
+    if not stripped:
+        raise InputError(str(path), None, None, "file is empty" if path.stat().st_size == 0
+                         else "file holds only white space")
+    return chr(stripped[0])
+
+
+def _diagnose(path: Path, expect: type, duck_error: Exception) -> InputError:
+    """Explain why DuckDB could not read a file: slow, exact, only on the error path."""
+    name = str(path)
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw.count(b"\n", 0, e.start) + 1
+        return InputError(name, None, None, f"not UTF-8: byte 0x{raw[e.start]:02x} at offset {e.start} "
+                                            f"(line {line})")
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as e:
+        return InputError(name, None, None, f"malformed JSON at line {e.lineno}, column {e.colno}: {e.msg}")
+    if not isinstance(doc, expect):
+        return InputError(name, None, None, f"top level is a JSON {type(doc).__name__}, expected "
+                          + ("a list of result records" if expect is list else
+                             "an object with images, annotations and categories"))
+    sections = {"": doc} if expect is list else {k: doc.get(k) for k in _GT_SECTIONS}
+    for sec, items in sections.items():
+        if items is None:
+            continue
+        if not isinstance(items, list):
+            return InputError(name, None, sec, f"must be a list, got a JSON {type(items).__name__}")
+        for i, rec in enumerate(items):
+            if not isinstance(rec, dict):
+                return InputError(name, _record(sec, i), None, f"must be an object, got {json.dumps(rec)[:40]}")
+    return InputError(name, None, None, f"cannot be read: {str(duck_error).splitlines()[0]}")
+
+
+def _raise_first_problem(con: duckdb.DuckDBPyConnection, table: str, path: Path, section: str) -> None:
+    row = con.execute(f"select idx, problem from {table} where problem is not null order by idx limit 1").fetchall()
+    if row:
+        idx, problem = row[0]
+        fld, msg = problem.split("|", 1)
+        raise InputError(str(path), _record(section, idx), fld, msg)
+
+
+def _raise_duplicates(con, table: str, key: str, path: Path, section: str, field_name: str = "id") -> None:
+    row = con.execute(f"""
+        select idx, {key}, first_idx from (
+            select idx, {key}, min(idx) over (partition by {key}) as first_idx,
+                   row_number() over (partition by {key} order by idx) as k
+            from {table})
+        where k = 2 order by idx limit 1""").fetchall()
+    if row:
+        idx, key_value, first = row[0]
+        raise InputError(str(path), _record(section, idx), field_name,
+                         f"duplicate id {key_value} (first at {_record(section, first)})")
+
+
+def _raise_dangling(con, table: str, col: str, ref_table: str, ref_col: str, path: Path, section: str,
+                    what: str) -> None:
+    row = con.execute(f"""
+        select idx, {col} from {table} t
+        where not exists (select 1 from {ref_table} r where r.{ref_col} = t.{col})
+        order by idx limit 1""").fetchall()
+    if row:
+        idx, value = row[0]
+        raise InputError(str(path), _record(section, idx), col, f"{what} {value} is not in the ground truth")
+
+
+def _read_gt(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """Fill temp tables images/categories/gt (with idx and problem) from a COCO instances file."""
+    import duckdb
+
+    if _first_char(path) != "{":
+        raise _diagnose(path, dict, ValueError("not an object"))
+    _check_ends(path, b"}")
+    columns = {sec: "STRUCT(" + ", ".join(f"{f} JSON" for f in spec["fields"]) + ")[]"
+               for sec, spec in _GT_SECTIONS.items()}
+    size = os.path.getsize(path) + 1024
+    try:
+        con.execute(f"""create or replace table raw_gt as
+            select * from read_json({_quote(str(path))}, format = 'unstructured', records = true,
+                                    maximum_object_size = {size}, columns = $columns)""",
+                    {"columns": columns})
+    except duckdb.Error as e:
+        raise _diagnose(path, dict, e) from None
+    if con.execute("select count(*) from raw_gt").fetchall()[0][0] != 1:
+        raise InputError(str(path), None, None, "expected one JSON object (a COCO instances file)")
+    present = con.execute("select images is not null, categories is not null from raw_gt").fetchall()[0]
+    for sec, ok in zip(("images", "categories"), present):
+        if not ok:
+            raise InputError(str(path), None, sec, "is missing (a COCO instances file needs it)")
+    for sec, spec in _GT_SECTIONS.items():
+        con.execute(f"""create or replace table {spec['table']}_raw as
+            select unnest(generate_series(0, len(coalesce({sec}, [])) - 1)) as idx,
+                   unnest(coalesce({sec}, []), recursive := true)
+            from raw_gt""")
+        con.execute(f"""create or replace table {spec['table']}_chk as
+            with typed as (select *, try_cast(bbox as DOUBLE[]) as bb from {spec['table']}_raw)
+            select idx, {_problem(spec['checks'])} as problem, {spec['select']}
+            from typed""" if sec == "annotations" else f"""create or replace table {spec['table']}_chk as
+            select idx, {_problem(spec['checks'])} as problem, * exclude (idx) from {spec['table']}_raw""")
+        _raise_first_problem(con, f"{spec['table']}_chk", path, sec)
+        if sec != "annotations":
+            con.execute(f"create or replace table {spec['table']}_chk as "
+                        f"select idx, {spec['select']} from {spec['table']}_chk")
+        _raise_duplicates(con, f"{spec['table']}_chk", _GT_KEYS[sec], path, sec)
+    con.execute("drop table raw_gt")
+    _raise_dangling(con, "gt_chk", "image_id", "images_chk", "image_id", path, "annotations", "image_id")
+    _raise_dangling(con, "gt_chk", "category_id", "categories_chk", "category_id", path, "annotations",
+                    "category_id")
+
+
+def _read_predictions(con: duckdb.DuckDBPyConnection, path: Path, run: str, table: str) -> None:
+    """Fill ``table`` from a COCO results file: typed columns, ``idx`` and ``problem``; raise on the first."""
+    import duckdb
+
+    if _first_char(path) != "[":
+        raise _diagnose(path, list, ValueError("not a list"))
+    _check_ends(path, b"]")
+    columns = {f: "JSON" for f in _PRED_FIELDS}
+    try:
+        con.execute(f"""create or replace table {table} as
+            with raw as (
+                select *, try_cast(bbox as DOUBLE[]) as bb
+                from read_json({_quote(str(path))}, format = 'array', columns = $columns) with ordinality
+            )
+            select ordinality - 1 as idx, {_problem(_PRED_CHECKS)} as problem,
+                   $run as run, ordinality::BIGINT as pred_id,
+                   try_cast(image_id as BIGINT) as image_id, try_cast(category_id as BIGINT) as category_id,
+                   bb[1] as x, bb[2] as y, bb[3] as w, bb[4] as h,
+                   try_cast(score as DOUBLE) as score,
+                   bb[3] * bb[4] as area,
+                   segmentation
+            from raw""", {"columns": columns, "run": run})
+    except duckdb.Error as e:
+        raise _diagnose(path, list, e) from None
+    _raise_first_problem(con, table, path, "")
+
+
+def _parse_all(con: duckdb.DuckDBPyConnection, gt: Path | None, predictions: list[tuple[Path, str]]) -> None:
+    """Parse and check every file, two at a time (DuckDB releases the GIL; JSON parsing is mostly one core
+    per file). The first error in argument order wins, so messages do not depend on timing."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def task(fn, *args):
+        cur = con.cursor()
+        try:
+            fn(cur, *args)
+        finally:
+            cur.close()
+
+    jobs = ([(_read_gt, gt)] if gt is not None else []) + [
+        (_read_predictions, path, run, f"pred_chk_{i}") for i, (path, run) in enumerate(predictions)]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        futures = [pool.submit(task, *job) for job in jobs]
+        for f in futures:
+            f.result()
+
+
+def ingest(workspace: str | os.PathLike, gt: str | os.PathLike | None = None,
+           predictions: list[tuple[str | os.PathLike, str]] | None = None) -> IngestSummary:
+    """Validate COCO files and store them in a workspace, all or nothing.
+
+    Args:
+        workspace: the workspace directory; created when GT is given and it does not exist.
+        gt: a COCO instances file (images, categories, annotations).
+        predictions: (results file, run name) pairs; a run that exists is replaced.
+
+    Raises:
+        InputError: bad input; the workspace is left exactly as it was.
+
+    Example:
+        >>> ingest("ws", gt="gt.json", predictions=[("dt.json", "baseline")])  # doctest: +SKIP
+    """
+    import time
+
+    import duckdb
+
+    t0 = time.perf_counter()
+    predictions = [(Path(p), check_run_name(r)) for p, r in (predictions or [])]
+    if len({r for _, r in predictions}) != len(predictions):
+        raise WorkspaceError("each --pred needs its own run name")
+    ws_path = Path(workspace).resolve()
+    exists = (ws_path / "catalog.duckdb").exists()
+    if gt is None and not exists:
+        raise WorkspaceError(f"{ws_path} has no ground truth yet: ingest it first with --gt")
+    ws = Workspace(ws_path) if exists else None
+    if ws is not None and gt is None and not ws.has_gt:
+        raise WorkspaceError(f"{ws_path} has no ground truth yet: ingest it first with --gt")
+
+    ws_path.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=".odfail-staging-", dir=ws_path.parent if ws is None else ws_path))
+    con = duckdb.connect()
+    staged: dict[Path, Path | None] = {}
+    counts: dict[str, int] = {}
+    try:
+        con.execute("set preserve_insertion_order = true")
+        gt = Path(gt) if gt is not None else None
+        _parse_all(con, gt, predictions)
+        if gt is not None:
+            for table in ("images", "categories", "gt"):
+                out = stage / f"{table}.parquet"
+                cols = ", ".join(c.split()[0] for c in SCHEMAS[table].split(", "))
+                con.execute(f"copy (select {cols} from {table}_chk order by idx) to {_quote(str(out))} "
+                            "(format parquet)")
+                staged[ws_path / f"{table}.parquet"] = out
+                counts[table] = con.execute(f"select count(*) from {table}_chk").fetchall()[0][0]
+            images, categories = "images_chk", "categories_chk"
+            if ws is not None:
+                # The old runs must still fit the new GT, and their match tables are stale.
+                for run in ws.runs():
+                    _raise_dangling_run(con, ws, run, gt)
+                    for table in ("matches", "gt_matches"):
+                        staged[ws.table_path(table, run)] = None
+        else:
+            images = f"read_parquet({_quote(str(ws_path / 'images.parquet'))})"
+            categories = f"read_parquet({_quote(str(ws_path / 'categories.parquet'))})"
+        run_rows = []
+        for i, (path, run) in enumerate(predictions):
+            table = f"pred_chk_{i}"
+            _raise_dangling(con, table, "image_id", images, "image_id", path, "", "image_id")
+            _raise_dangling(con, table, "category_id", categories, "category_id", path, "", "category_id")
+            n = con.execute(f"select count(*) from {table}").fetchall()[0][0]
+            out = stage / f"pred-{run}.parquet"
+            cols = ", ".join(c.split()[0] for c in SCHEMAS["predictions"].split(", "))
+            con.execute(f"copy (select {cols} from {table} order by idx) to {_quote(str(out))} (format parquet)")
+            staged[ws_path / "predictions" / f"{run}.parquet"] = out
+            for t in ("matches", "gt_matches"):
+                staged[ws_path / t / f"{run}.parquet"] = None
+            run_rows.append((run, str(path), n))
+            counts[f"run:{run}"] = n
+        if run_rows:
+            old = (f"select * from read_parquet({_quote(str(ws_path / 'runs.parquet'))}) "
+                   "where run not in (select run from new_runs)" if ws is not None else
+                   "select * from new_runs where false")
+            con.execute("create table new_runs (run VARCHAR, source VARCHAR, ingested_at TIMESTAMP, "
+                        "predictions BIGINT)")
+            now = datetime.now(timezone.utc).replace(tzinfo=None)
+            con.executemany("insert into new_runs values (?, ?, ?, ?)", [(r, s, now, n) for r, s, n in run_rows])
+            out = stage / "runs.parquet"
+            con.execute(f"copy (select * from ({old}) union all select * from new_runs order by run) "
+                        f"to {_quote(str(out))} (format parquet)")
+            staged[ws_path / "runs.parquet"] = out
+        con.close()
+        con = None
+        if ws is None:
+            ws = Workspace(ws_path, create=True)
+        if gt is not None:
+            (ws_path / ".has_gt").touch()
+        ws.swap_in(staged)
+    finally:
+        if con is not None:
+            con.close()
+        shutil.rmtree(stage, ignore_errors=True)
+    return IngestSummary(
+        ws_path, images=counts.get("images"), categories=counts.get("categories"), gt=counts.get("gt"),
+        runs={r: counts[f"run:{r}"] for _, r in predictions}, seconds=time.perf_counter() - t0)
+
+
+def _raise_dangling_run(con, ws: Workspace, run: str, gt: Path) -> None:
+    pred = _quote(str(ws.table_path("predictions", run)))
+    for col, ref in (("image_id", "images_chk"), ("category_id", "categories_chk")):
+        row = con.execute(f"""select pred_id, {col} from read_parquet({pred}) p
+            where not exists (select 1 from {ref} r where r.{col} = p.{col}) order by pred_id limit 1""").fetchall()
+        if row:
+            raise InputError(str(gt), None, None,
+                             f"run {run!r} has predictions for {col} {row[0][1]} (prediction {row[0][0]}), "
+                             "which this GT does not have; ingest that run again or into another workspace")

@@ -1,0 +1,283 @@
+"""The store: Parquet files plus a DuckDB catalog whose views come from ``sql/views``.
+
+A workspace is a directory::
+
+    WS/catalog.duckdb            views only (no data): open it with plain duckdb to query everything
+    WS/images.parquet            one row per image
+    WS/categories.parquet        one row per category
+    WS/gt.parquet                one row per ground-truth annotation
+    WS/runs.parquet              one row per prediction run
+    WS/predictions/<run>.parquet one file per run
+    WS/matches/<run>.parquet     per-prediction match facts, written by `odfail evaluate`
+    WS/gt_matches/<run>.parquet  per-GT match facts, written by `odfail evaluate`
+
+Views read the Parquet files by absolute path (DuckDB resolves relative paths against the process's working
+directory, not the catalog's), so the catalog is rebuilt whenever odfail opens a workspace that has moved.
+Every table has an empty ``_empty.parquet`` twin in its folder so that globs always match and views always bind,
+even before the first run is ingested.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from odfail.errors import WorkspaceError
+
+if TYPE_CHECKING:  # heavy imports stay off the CLI start-up path
+    import duckdb
+    import polars as pl
+
+CATALOG = "catalog.duckdb"
+# Column lists of every stored table; the single source of truth for empty files and for the README.
+SCHEMAS: dict[str, str] = {
+    "images": "image_id BIGINT, file_name VARCHAR, width INTEGER, height INTEGER",
+    "categories": "category_id BIGINT, name VARCHAR, supercategory VARCHAR",
+    "gt": ("gt_id BIGINT, image_id BIGINT, category_id BIGINT, x DOUBLE, y DOUBLE, w DOUBLE, h DOUBLE, "
+           "area DOUBLE, iscrowd BOOLEAN, segmentation JSON"),
+    "runs": "run VARCHAR, source VARCHAR, ingested_at TIMESTAMP, predictions BIGINT",
+    "predictions": ("run VARCHAR, pred_id BIGINT, image_id BIGINT, category_id BIGINT, x DOUBLE, y DOUBLE, "
+                    "w DOUBLE, h DOUBLE, score DOUBLE, area DOUBLE, segmentation JSON"),
+    # written by `odfail evaluate` (odfail.match); IoU thresholds .50:.05:.95 index the 10-element lists
+    "matches": ("run VARCHAR, pred_id BIGINT, image_id BIGINT, category_id BIGINT, score DOUBLE, rank INTEGER, "
+                "match_gt BIGINT[10], match_ignored BOOLEAN[10], iou_same DOUBLE, gt_same BIGINT, "
+                "iou_other DOUBLE, gt_other BIGINT, category_other BIGINT, iou_crowd DOUBLE"),
+    "gt_matches": ("run VARCHAR, gt_id BIGINT, image_id BIGINT, category_id BIGINT, ignored BOOLEAN, "
+                   "match_pred BIGINT[10], iou_best DOUBLE, pred_best BIGINT"),
+}
+# Tables stored one file per run, in a folder of that name.
+PER_RUN = ("predictions", "matches", "gt_matches")
+RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+def sql_dir() -> Path:
+    """Where the SQL files live: inside the wheel (``odfail/sql``) or at the repository top (editable install)."""
+    here = Path(__file__).resolve().parent
+    for cand in (here / "sql", here.parent / "sql"):
+        if (cand / "views").is_dir():
+            return cand
+    raise WorkspaceError(f"cannot find the sql/ folder next to {here}")
+
+
+def check_run_name(run: str) -> str:
+    if not RUN_NAME.match(run):
+        raise WorkspaceError(f"run name {run!r} must be 1-128 characters of letters, digits, '.', '_' or '-', "
+                             "starting with a letter or digit")
+    return run
+
+
+def _quote(s: str) -> str:
+    """A SQL string literal. Only used for paths in DDL, which cannot take parameters."""
+    return "'" + s.replace("'", "''") + "'"
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    run: str
+    predictions: int
+    source: str
+
+
+@dataclass(frozen=True)
+class WorkspaceInfo:
+    """What `odfail info` prints."""
+
+    path: Path
+    images: int
+    categories: int
+    gt: int
+    crowd: int
+    runs: list[RunInfo]
+    notes: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        lines = [f"workspace {self.path}",
+                 f"  images      {self.images:>10,}",
+                 f"  categories  {self.categories:>10,}",
+                 f"  gt          {self.gt:>10,}  ({self.crowd:,} crowd)",
+                 f"  runs        {len(self.runs):>10,}"]
+        for r in self.runs:
+            lines.append(f"    {r.run:<24} {r.predictions:>10,} predictions  from {r.source}")
+        if self.notes:
+            lines.append("data-quality notes:")
+            lines += [f"  - {n}" for n in self.notes]
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": str(self.path), "images": self.images, "categories": self.categories, "gt": self.gt,
+                "crowd": self.crowd, "runs": [r.__dict__ for r in self.runs], "notes": self.notes}
+
+
+class Workspace:
+    """A directory of Parquet tables and a DuckDB catalog of views over them.
+
+    Example:
+        >>> ws = Workspace("demo/ws")                                  # doctest: +SKIP
+        >>> ws.sql("select run, count(*) n from predictions group by run")  # doctest: +SKIP
+        >>> ws.sql("select * from gt where area < $a", a=32 ** 2)      # doctest: +SKIP
+    """
+
+    def __init__(self, path: str | os.PathLike, create: bool = False):
+        self.path = Path(path).resolve()
+        if not (self.path / CATALOG).exists():
+            if not create:
+                raise WorkspaceError(f"{self.path} is not an odfail workspace (no {CATALOG}); "
+                                     "create one with `odfail ingest -w DIR --gt GT.json`")
+            self._init_empty()
+        elif self._catalog_path_stale():
+            self.rebuild_catalog()
+
+    # ---- layout ----
+    def table_path(self, table: str, run: str | None = None) -> Path:
+        if table in PER_RUN:
+            return self.path / table / f"{run if run is not None else '_empty'}.parquet"
+        return self.path / f"{table}.parquet"
+
+    @property
+    def has_gt(self) -> bool:
+        return (self.path / ".has_gt").exists()
+
+    def runs(self) -> list[str]:
+        return sorted(p.stem for p in (self.path / "predictions").glob("*.parquet") if p.stem != "_empty")
+
+    def require_run(self, run: str) -> str:
+        if not self.table_path("predictions", run).exists():
+            have = ", ".join(self.runs()) or "none"
+            raise WorkspaceError(f"no run {run!r} in {self.path} (runs: {have})")
+        return run
+
+    # ---- connections ----
+    def connect(self, read_only: bool = True) -> duckdb.DuckDBPyConnection:
+        import duckdb
+
+        try:
+            return duckdb.connect(str(self.path / CATALOG), read_only=read_only)
+        except duckdb.IOException as e:
+            raise WorkspaceError(f"cannot open {self.path / CATALOG}: {e}") from None
+
+    def sql(self, query: str, **params: Any) -> pl.DataFrame:
+        """Run a query over the workspace views with DuckDB named parameters (``$name``); returns polars."""
+        import duckdb
+
+        con = self.connect()
+        try:
+            return con.sql(query, params=params or None).pl()
+        except duckdb.Error as e:
+            raise WorkspaceError(f"SQL error: {e}") from None
+        finally:
+            con.close()
+
+    def arrow(self, query: str, **params: Any):
+        """Like `sql` but returns a pyarrow Table."""
+        con = self.connect()
+        try:
+            return con.sql(query, params=params or None).fetch_arrow_table()
+        finally:
+            con.close()
+
+    def info(self) -> WorkspaceInfo:
+        """Counts, runs and data-quality notes (odd but meaningful input that was accepted)."""
+        con = self.connect()
+        try:
+            one = lambda q: con.execute(q).fetchall()[0]  # noqa: E731
+            n_img, no_size = one("select count(*), count(*) filter (width is null or height is null) from images")
+            n_cat, no_sup = one("select count(*), count(*) filter (supercategory is null) from categories")
+            n_gt, crowd, no_area, no_crowd, zero_gt, id0 = one("""
+                select count(*), count(*) filter (iscrowd), count(*) filter (area is null),
+                       count(*) filter (iscrowd is null), count(*) filter (w = 0 or h = 0),
+                       count(*) filter (gt_id = 0) from gt""")
+            runs = [RunInfo(r, n, s) for r, n, s in
+                    con.execute("select run, predictions, source from runs order by run").fetchall()]
+            per_run = con.execute("""
+                select run, count(*) filter (w = 0 or h = 0), count(*) filter (score < 0),
+                       count(*) filter (category_id not in (select distinct category_id from gt))
+                from predictions group by run order by run""").fetchall()
+        finally:
+            con.close()
+        notes = []
+        if no_size:
+            notes.append(f"{no_size:,} images have no width/height (border metrics skip them)")
+        if no_sup:
+            notes.append(f"{no_sup:,} categories have no supercategory")
+        if no_area:
+            notes.append(f"{no_area:,} GT annotations have no area; evaluation uses their box area w*h")
+        if no_crowd:
+            notes.append(f"{no_crowd:,} GT annotations have no iscrowd; read as not crowd (as pycocotools does)")
+        if zero_gt:
+            notes.append(f"{zero_gt:,} GT boxes have zero width or height (IoU 0 with everything)")
+        if id0:
+            notes.append("a GT annotation has id 0: pycocotools counts a prediction matched to it as a false "
+                         "positive (it tests the matched id for truth); odfail does the same to stay exact")
+        for r in runs:
+            if r.predictions == 0:
+                notes.append(f"run {r.run!r} has no predictions")
+        for run, zero, neg, no_gt_cat in per_run:
+            if zero:
+                notes.append(f"run {run!r}: {zero:,} predictions have zero width or height (IoU 0)")
+            if neg:
+                notes.append(f"run {run!r}: {neg:,} predictions have negative scores (ranked as given)")
+            if no_gt_cat:
+                notes.append(f"run {run!r}: {no_gt_cat:,} predictions are of categories without any GT "
+                             "(COCO leaves those categories out of AP)")
+        return WorkspaceInfo(self.path, n_img, n_cat, n_gt, crowd, runs, notes)
+
+    # ---- writing ----
+    def swap_in(self, staged: dict[Path, Path | None]) -> None:
+        """Move staged files into place (``None`` deletes the target), then rebuild the catalog."""
+        for target, src in staged.items():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if src is None:
+                target.unlink(missing_ok=True)
+            else:
+                os.replace(src, target)
+        self.rebuild_catalog()
+
+    def _init_empty(self) -> None:
+        import duckdb
+
+        self.path.mkdir(parents=True, exist_ok=True)
+        con = duckdb.connect()
+        for table in SCHEMAS:
+            target = self.table_path(table)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if not target.exists():
+                con.execute(f"create or replace temp table t ({SCHEMAS[table]}); "
+                            f"copy t to {_quote(str(target))} (format parquet)")
+        con.close()
+        self.rebuild_catalog()
+
+    def _catalog_path_stale(self) -> bool:
+        marker = self.path / ".catalog_root"
+        return not marker.exists() or marker.read_text() != str(self.path)
+
+    def rebuild_catalog(self) -> None:
+        """Create every view of ``sql/views`` in a new catalog file and swap it in."""
+        import duckdb
+
+        views = {p.stem: p.read_text() for p in sorted((sql_dir() / "views").glob("*.sql"))}
+        tmp = self.path / f".{CATALOG}.{uuid.uuid4().hex[:8]}"
+        con = duckdb.connect(str(tmp))
+        try:
+            pending = dict(views)
+            # Views may select from other views; create them in whatever order binds (file order first).
+            while pending:
+                progressed, errors = False, {}
+                for name, body in list(pending.items()):
+                    try:
+                        con.execute(f"create or replace view {name} as\n"
+                                    + body.replace("{workspace}", str(self.path).replace("'", "''")))
+                        del pending[name]
+                        progressed = True
+                    except duckdb.CatalogException as e:
+                        errors[name] = e
+                if not progressed:
+                    name, err = next(iter(errors.items()))
+                    raise WorkspaceError(f"view {name} in sql/views does not bind: {err}")
+        finally:
+            con.close()
+        os.replace(tmp, self.path / CATALOG)
+        (self.path / ".catalog_root").write_text(str(self.path))
