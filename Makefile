@@ -17,11 +17,11 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e '.[test,bench,dev]'
 	touch $@
 
-demo: setup ## generate a COCO-like sample, ingest it and print what is in it
+demo: setup ## generate a COCO-like sample, ingest it, evaluate it COCO-exactly and print the result
 	$(ODFAIL) synth $(DEMO)/data --images 500 --seed 0
 	$(ODFAIL) ingest -w $(DEMO)/ws --gt $(DEMO)/data/gt.json --pred $(DEMO)/data/predictions.json --run demo
 	$(ODFAIL) info -w $(DEMO)/ws
-	$(ODFAIL) sql -w $(DEMO)/ws "select category_id, count(*) as predictions, avg(score) as mean_score from predictions group by 1 order by 2 desc limit 5"
+	$(ODFAIL) evaluate -w $(DEMO)/ws --run demo --per-class
 
 test: setup ## run the test suite (oracle tests against pycocotools on ../shared/data included)
 	$(PY) -m pytest

@@ -139,13 +139,17 @@ _GT_SECTIONS = {
                    "category_id": _check_id("category_id"),
                    "bbox": _check_bbox("bbox", "bb", "'is missing'"), "area": _check_number("area", False),
                    "iscrowd": _check_flag("iscrowd"), "segmentation": _check_segmentation("segmentation")},
-        "select": ("id::BIGINT as gt_id, image_id::BIGINT as image_id, category_id::BIGINT as category_id, "
+        "select": ("id::BIGINT as gt_id, idx as file_idx, image_id::BIGINT as image_id, category_id::BIGINT as category_id, "
                    "bb[1] as x, bb[2] as y, bb[3] as w, bb[4] as h, area::DOUBLE as area, "
                    "case json_type(iscrowd) when 'BOOLEAN' then iscrowd::BOOLEAN "
                    "else iscrowd::BIGINT <> 0 end as iscrowd, segmentation"),
         "table": "gt",
     },
 }
+# Stored row order: GT and predictions in COCO evaluation order (see odfail.match), so that evaluation sorts
+# nothing; pycocotools breaks score ties by file order, hence idx / pred_id last.
+_STORED_ORDER = {"images": "idx", "categories": "idx", "gt": "category_id, image_id, idx",
+                 "predictions": "category_id, image_id, score desc, pred_id"}
 _GT_KEYS = {"images": "image_id", "categories": "category_id", "annotations": "gt_id"}
 _PRED_FIELDS = ["image_id", "category_id", "bbox", "score", "segmentation"]
 _PRED_CHECKS = {
@@ -406,8 +410,8 @@ def ingest(workspace: str | os.PathLike, gt: str | os.PathLike | None = None,
             for table in ("images", "categories", "gt"):
                 out = stage / f"{table}.parquet"
                 cols = ", ".join(c.split()[0] for c in SCHEMAS[table].split(", "))
-                con.execute(f"copy (select {cols} from {table}_chk order by idx) to {_quote(str(out))} "
-                            "(format parquet)")
+                con.execute(f"copy (select {cols} from {table}_chk order by {_STORED_ORDER[table]}) "
+                            f"to {_quote(str(out))} (format parquet)")
                 staged[ws_path / f"{table}.parquet"] = out
                 counts[table] = con.execute(f"select count(*) from {table}_chk").fetchall()[0][0]
             images, categories = "images_chk", "categories_chk"
@@ -428,7 +432,8 @@ def ingest(workspace: str | os.PathLike, gt: str | os.PathLike | None = None,
             n = con.execute(f"select count(*) from {table}").fetchall()[0][0]
             out = stage / f"pred-{run}.parquet"
             cols = ", ".join(c.split()[0] for c in SCHEMAS["predictions"].split(", "))
-            con.execute(f"copy (select {cols} from {table} order by idx) to {_quote(str(out))} (format parquet)")
+            con.execute(f"copy (select {cols} from {table} order by {_STORED_ORDER['predictions']}) "
+                        f"to {_quote(str(out))} (format parquet)")
             staged[ws_path / "predictions" / f"{run}.parquet"] = out
             for t in ("matches", "gt_matches"):
                 staged[ws_path / t / f"{run}.parquet"] = None

@@ -37,17 +37,19 @@ CATALOG = "catalog.duckdb"
 SCHEMAS: dict[str, str] = {
     "images": "image_id BIGINT, file_name VARCHAR, width INTEGER, height INTEGER",
     "categories": "category_id BIGINT, name VARCHAR, supercategory VARCHAR",
-    "gt": ("gt_id BIGINT, image_id BIGINT, category_id BIGINT, x DOUBLE, y DOUBLE, w DOUBLE, h DOUBLE, "
-           "area DOUBLE, iscrowd BOOLEAN, segmentation JSON"),
+    "gt": ("gt_id BIGINT, file_idx BIGINT, image_id BIGINT, category_id BIGINT, x DOUBLE, y DOUBLE, w DOUBLE, "
+           "h DOUBLE, area DOUBLE, iscrowd BOOLEAN, segmentation JSON"),
     "runs": "run VARCHAR, source VARCHAR, ingested_at TIMESTAMP, predictions BIGINT",
     "predictions": ("run VARCHAR, pred_id BIGINT, image_id BIGINT, category_id BIGINT, x DOUBLE, y DOUBLE, "
                     "w DOUBLE, h DOUBLE, score DOUBLE, area DOUBLE, segmentation JSON"),
-    # written by `odfail evaluate` (odfail.match); IoU thresholds .50:.05:.95 index the 10-element lists
+    # written by `odfail evaluate` (odfail.match): the match at each IoU threshold .50, .55, ... .95
     "matches": ("run VARCHAR, pred_id BIGINT, image_id BIGINT, category_id BIGINT, score DOUBLE, rank INTEGER, "
-                "match_gt BIGINT[10], match_ignored BOOLEAN[10], iou_same DOUBLE, gt_same BIGINT, "
-                "iou_other DOUBLE, gt_other BIGINT, category_other BIGINT, iou_crowd DOUBLE"),
+                + ", ".join(f"gt_{t} BIGINT" for t in range(50, 100, 5)) + ", "
+                "iou_same DOUBLE, gt_same BIGINT, iou_other DOUBLE, gt_other BIGINT, category_other BIGINT, "
+                "iou_crowd DOUBLE"),
     "gt_matches": ("run VARCHAR, gt_id BIGINT, image_id BIGINT, category_id BIGINT, ignored BOOLEAN, "
-                   "match_pred BIGINT[10], iou_best DOUBLE, pred_best BIGINT"),
+                   + ", ".join(f"pred_{t} BIGINT" for t in range(50, 100, 5)) + ", "
+                   "iou_best DOUBLE, pred_best BIGINT"),
 }
 # Tables stored one file per run, in a folder of that name.
 PER_RUN = ("predictions", "matches", "gt_matches")

@@ -1,0 +1,312 @@
+"""numba kernels: contiguous numpy arrays and scalars in, tuples of arrays out. No Python objects.
+
+Every rule of pycocotools' ``COCOeval`` that decides a number is reproduced here with the same floating-point
+operations in the same order, so results are bit-identical, not just close. Each rule is quoted where it is used.
+Call these through ``odfail.match``, which validates input and builds the layouts described there.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+# Tuning flags live here only. fastmath stays off: it would reorder float operations and break exactness.
+_JIT = {"cache": True, "nogil": True, "fastmath": False, "error_model": "numpy"}
+
+# Status of a prediction at one (area range, IoU threshold): what pycocotools' accumulate() counts it as.
+IGNORED, TP, FP = 0, 1, 2
+
+
+@njit(inline="always", **_JIT)
+def _box_iou(dx, dy, dw, dh, gx, gy, gw, gh, crowd):
+    """pycocotools maskApi.c bbIou, operation for operation: crowd GT -> union = detection area."""
+    w = min(dw + dx, gw + gx) - max(dx, gx)
+    if w <= 0:
+        return 0.0
+    h = min(dh + dy, gh + gy) - max(dy, gy)
+    if h <= 0:
+        return 0.0
+    i = w * h
+    da = dw * dh
+    if crowd:
+        return i / da
+    return i / (da + gw * gh - i)
+
+
+@njit(**_JIT)
+def group_offsets(g_key, d_key):
+    """Merge two sorted int64 key arrays into the sorted union of keys and offsets into each (G + 1 each)."""
+    ng, nd = len(g_key), len(d_key)
+    groups = np.empty(ng + nd, dtype=np.int64)
+    g_off = np.empty(ng + nd + 1, dtype=np.int64)
+    d_off = np.empty(ng + nd + 1, dtype=np.int64)
+    i = j = n = 0
+    while i < ng or j < nd:
+        if j >= nd or (i < ng and g_key[i] <= d_key[j]):
+            key = g_key[i]
+        else:
+            key = d_key[j]
+        groups[n] = key
+        g_off[n] = i
+        d_off[n] = j
+        while i < ng and g_key[i] == key:
+            i += 1
+        while j < nd and d_key[j] == key:
+            j += 1
+        n += 1
+    g_off[n] = ng
+    d_off[n] = nd
+    return groups[:n], g_off[: n + 1], d_off[: n + 1]
+
+
+@njit(parallel=True, **_JIT)
+def match_groups(gx, gy, gw, gh, gt_area, gt_crowd, gt_id, dx, dy, dw, dh, dt_area, gt_off, dt_off,
+                 iou_thrs, area_lo, area_hi, max_det, all_area, n_chunks):
+    """Greedy COCO matching of every (category, image) group at every area range and IoU threshold.
+
+    Args:
+        gx, gy, gw, gh / dx, dy, dw, dh: float64 boxes of GT / predictions. Rows grouped by ``gt_off`` / ``dt_off``
+            (G + 1 offsets); within a group GT are in file order and predictions by score, descending, ties in
+            file order.
+        gt_area, dt_area: float64 areas that area ranges test. gt_crowd: uint8. gt_id: int64.
+        iou_thrs: (T,) thresholds. area_lo, area_hi: (A,) inclusive bounds. max_det: the largest maxDets.
+        all_area: index of the area range whose matches are returned per prediction and per GT.
+        n_chunks: groups are split into this many contiguous chunks, run in parallel, each with its own scratch.
+
+    Returns:
+        status: (N_dt, A, T) int8 IGNORED / TP / FP (predictions past max_det in their group stay IGNORED);
+        dt_match: (N_dt, T) int32 GT row matched at area ``all_area``, -1 if none;
+        gt_match: (N_gt, T) int32 prediction row that matched the GT at area ``all_area``, -1 if none.
+    """
+    n_groups = len(gt_off) - 1
+    n_dt, n_gt = len(dx), len(gx)
+    T, A = len(iou_thrs), len(area_lo)
+    status = np.zeros((n_dt, A, T), dtype=np.int8)
+    dt_match = np.full((n_dt, T), -1, dtype=np.int32)
+    gt_match = np.full((n_gt, T), -1, dtype=np.int32)
+    for c in prange(n_chunks):
+        c0 = c * n_groups // n_chunks
+        c1 = (c + 1) * n_groups // n_chunks
+        most_d, most_g = 1, 1
+        for g in range(c0, c1):
+            most_d = max(most_d, min(dt_off[g + 1] - dt_off[g], max_det))
+            most_g = max(most_g, gt_off[g + 1] - gt_off[g])
+        ious = np.empty((most_d, most_g))
+        best_iou = np.empty(most_d)
+        order = np.empty(most_g, dtype=np.int64)
+        ig = np.empty(most_g, dtype=np.bool_)
+        matched = np.empty(most_g, dtype=np.bool_)
+        for g in range(c0, c1):
+            g0, g1 = gt_off[g], gt_off[g + 1]
+            d0 = dt_off[g]
+            # pycocotools computeIoU: predictions cut to maxDets[-1] per image and category
+            D = min(dt_off[g + 1] - d0, max_det)
+            G = g1 - g0
+            if D == 0:
+                continue
+            for d in range(D):
+                top = 0.0
+                for j in range(G):
+                    v = _box_iou(dx[d0 + d], dy[d0 + d], dw[d0 + d], dh[d0 + d],
+                                 gx[g0 + j], gy[g0 + j], gw[g0 + j], gh[g0 + j], gt_crowd[g0 + j] != 0)
+                    ious[d, j] = v
+                    top = max(top, v)
+                best_iou[d] = top
+            for a in range(A):
+                # evaluateImg: a GT is ignored if crowd or its area is outside [lo, hi] (both ends inclusive)
+                for j in range(G):
+                    ar = gt_area[g0 + j]
+                    ig[j] = gt_crowd[g0 + j] != 0 or ar < area_lo[a] or ar > area_hi[a]
+                # ...and ignored GT are sorted last, stably (np.argsort(kind='mergesort') on the flag)
+                k = 0
+                for j in range(G):
+                    if not ig[j]:
+                        order[k] = j
+                        k += 1
+                for j in range(G):
+                    if ig[j]:
+                        order[k] = j
+                        k += 1
+                for t in range(T):
+                    matched[:G] = False
+                    for d in range(D):
+                        # the bar starts at the threshold, capped below 1 so that IoU == 1 can match
+                        best = min(iou_thrs[t], 1 - 1e-10)
+                        m = -1
+                        # shortcut, same outcome: no GT of the group reaches the bar, so the scan finds none
+                        scan = G if best_iou[d] >= best else 0
+                        for k in range(scan):
+                            j = order[k]
+                            # a GT already matched is skipped, unless it is crowd (crowd absorbs many predictions)
+                            if matched[j] and gt_crowd[g0 + j] == 0:
+                                continue
+                            # once matched to a regular GT, stop at the first ignored one (they are sorted last)
+                            if m > -1 and not ig[m] and ig[j]:
+                                break
+                            # `<`, not `<=`: on equal IoU the later GT in this order wins
+                            if ious[d, j] < best:
+                                continue
+                            best = ious[d, j]
+                            m = j
+                        row = d0 + d
+                        if m > -1:
+                            matched[m] = True
+                            if a == all_area:
+                                dt_match[row, t] = g0 + m
+                                gt_match[g0 + m, t] = row
+                        # accumulate() tests the matched GT *id* for truth, so a match to a GT with id 0 counts
+                        # as unmatched; a prediction matched to an ignored GT is ignored; an unmatched one is
+                        # ignored when its own area is outside the range.
+                        truthy = m > -1 and gt_id[g0 + m] != 0
+                        if (m > -1 and ig[m]) or (
+                                not truthy and (dt_area[row] < area_lo[a] or dt_area[row] > area_hi[a])):
+                            status[row, a, t] = IGNORED
+                        elif truthy:
+                            status[row, a, t] = TP
+                        else:
+                            status[row, a, t] = FP
+    return status, dt_match, gt_match
+
+
+_EPS = np.spacing(1.0)  # pycocotools: pr = tp / (fp + tp + np.spacing(1))
+
+
+@njit(parallel=True, **_JIT)
+def accumulate(status, dt_rank, dt_score, cat_off, npig, max_dets, rec_thrs):
+    """pycocotools accumulate(): precision at 101 recall points and recall, per category, area and maxDets.
+
+    Args:
+        status: (N_dt, A, T) from `match_groups`, rows grouped by category (``cat_off``, K + 1 offsets) and within
+            a category ordered by image, then by rank in the image.
+        dt_rank: (N_dt,) 0-based rank of each prediction in its (category, image) group.
+        npig: (K, A) number of non-ignored GT. max_dets: (M,) ascending. rec_thrs: (R,).
+
+    Returns:
+        precision: (T, R, K, A, M), recall: (T, K, A, M); -1 where a category has no non-ignored GT.
+
+    pycocotools builds rc/pr over every prediction, takes the right-to-left running max of pr, and reads it at
+    ``searchsorted(rc, recThrs, 'left')``. rc only rises at a TP and an FP only lowers pr, so the index found
+    is always a TP (or the first point, whose envelope value is the overall max = the max over TPs), and the
+    envelope there equals the max of pr over later TPs. Keeping (rc, pr) at TPs only gives the same floats.
+    """
+    N, A, T = status.shape
+    K, M, R = len(cat_off) - 1, len(max_dets), len(rec_thrs)
+    precision = -np.ones((T, R, K, A, M))
+    recall = -np.ones((T, K, A, M))
+    for k in prange(K):
+        s0, s1 = cat_off[k], cat_off[k + 1]
+        # one stable sort of -score over (image, rank) order = pycocotools' mergesort over concatenated images
+        order = np.argsort(-dt_score[s0:s1], kind="mergesort") + s0
+        most = 1
+        for a in range(A):
+            most = max(most, int(npig[k, a]))
+        ev_rc = np.empty((A, T, M, most))
+        ev_pr = np.empty((A, T, M, most))
+        n_ev = np.zeros((A, T, M), dtype=np.int64)
+        tp = np.zeros((A, T, M))
+        fp = np.zeros((A, T, M))
+        for i in range(s1 - s0):
+            row = order[i]
+            r = dt_rank[row]
+            if r >= max_dets[M - 1]:
+                continue
+            m0 = 0  # maxDets this prediction counts for: m0 .. M-1 (ascending)
+            while r >= max_dets[m0]:
+                m0 += 1
+            for a in range(A):
+                if npig[k, a] == 0:
+                    continue
+                for t in range(T):
+                    s = status[row, a, t]
+                    if s == IGNORED:
+                        continue
+                    for m in range(m0, M):
+                        if s == TP:
+                            tp[a, t, m] += 1.0
+                            e = n_ev[a, t, m]
+                            ev_rc[a, t, m, e] = tp[a, t, m] / npig[k, a]
+                            ev_pr[a, t, m, e] = tp[a, t, m] / (fp[a, t, m] + tp[a, t, m] + _EPS)
+                            n_ev[a, t, m] = e + 1
+                        else:
+                            fp[a, t, m] += 1.0
+        for a in range(A):
+            if npig[k, a] == 0:
+                continue  # "if npig == 0: continue": precision and recall stay -1
+            for t in range(T):
+                for m in range(M):
+                    n = n_ev[a, t, m]
+                    recall[t, k, a, m] = tp[a, t, m] / npig[k, a]
+                    pr = ev_pr[a, t, m]
+                    for i in range(n - 1, 0, -1):  # precision envelope, right to left
+                        if pr[i] > pr[i - 1]:
+                            pr[i - 1] = pr[i]
+                    i = 0
+                    for q in range(R):  # searchsorted(rc, recThrs, 'left'); past the last point: 0
+                        while i < n and ev_rc[a, t, m, i] < rec_thrs[q]:
+                            i += 1
+                        precision[t, q, k, a, m] = pr[i] if i < n else 0.0
+    return precision, recall
+
+
+@njit(**_JIT)
+def _counting_order(idx, n_bins):
+    """Stable order of rows by a small non-negative integer key, and the bin offsets (n_bins + 1)."""
+    off = np.zeros(n_bins + 1, dtype=np.int64)
+    for v in idx:
+        off[v + 1] += 1
+    for b in range(n_bins):
+        off[b + 1] += off[b]
+    pos = off[:-1].copy()
+    order = np.empty(len(idx), dtype=np.int64)
+    for i in range(len(idx)):
+        order[pos[idx[i]]] = i
+        pos[idx[i]] += 1
+    return order, off
+
+
+@njit(parallel=True, **_JIT)
+def image_facts(gx, gy, gw, gh, g_img, g_cat, gt_crowd, dx, dy, dw, dh, d_img, d_cat, dt_keep, n_img):
+    """Per image, the IoU facts the error taxonomy needs, over all classes.
+
+    ``g_img`` / ``d_img`` are image indices in [0, n_img); rows may come in any order. Predictions with
+    ``dt_keep`` False (cut by maxDets) are left out of the per-GT facts.
+
+    Returns (indexed like the input rows):
+        iou_same, gt_same: best IoU with a same-class non-crowd GT and its row (-1 if none);
+        iou_other, gt_other: best IoU with a non-crowd GT of another class and its row;
+        iou_crowd: best crowd IoU (intersection / prediction area) with a same-class crowd GT;
+        gt_iou, gt_best: per GT, best IoU with a kept same-class prediction and its row.
+    """
+    g_order, g_off = _counting_order(g_img, n_img)
+    d_order, d_off = _counting_order(d_img, n_img)
+    n_dt, n_gt = len(dx), len(gx)
+    iou_same = np.zeros(n_dt)
+    gt_same = np.full(n_dt, -1, dtype=np.int64)
+    iou_other = np.zeros(n_dt)
+    gt_other = np.full(n_dt, -1, dtype=np.int64)
+    iou_crowd = np.zeros(n_dt)
+    gt_iou = np.zeros(n_gt)
+    gt_best = np.full(n_gt, -1, dtype=np.int64)
+    for im in prange(n_img):
+        for di in range(d_off[im], d_off[im + 1]):
+            d = d_order[di]
+            for gi in range(g_off[im], g_off[im + 1]):
+                j = g_order[gi]
+                crowd = gt_crowd[j] != 0
+                v = _box_iou(dx[d], dy[d], dw[d], dh[d], gx[j], gy[j], gw[j], gh[j], crowd)
+                same = g_cat[j] == d_cat[d]
+                if crowd:
+                    if same and v > iou_crowd[d]:
+                        iou_crowd[d] = v
+                    continue
+                if same:
+                    if v > iou_same[d]:
+                        iou_same[d] = v
+                        gt_same[d] = j
+                    if dt_keep[d] and v > gt_iou[j]:
+                        gt_iou[j] = v
+                        gt_best[j] = d
+                elif v > iou_other[d]:
+                    iou_other[d] = v
+                    gt_other[d] = j
+    return iou_same, gt_same, iou_other, gt_other, iou_crowd, gt_iou, gt_best
