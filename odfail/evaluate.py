@@ -249,6 +249,6 @@ def _headline(m, params: Params, thrs, t: int, inputs) -> tuple[AtIoU, dict[str,
     full = m.precision[: len(IOU_THRS), :, :, a, -1]
     ap_all = np.array([full[:, :, k][full[:, :, k] > -1].mean() if (full[:, :, k] > -1).any() else -1.0
                        for k in range(K)])
-    per_class = {"gt": n_gt, "ap": ap_all, f"ap_at_iou": ap_k, "ar_at_iou": ar_k, "tp": tp_k, "fp": fp_k,
+    per_class = {"gt": n_gt, "ap": ap_all, "ap_at_iou": ap_k, "ar_at_iou": ar_k, "tp": tp_k, "fp": fp_k,
                  "fn": fn_k, "precision": prec_k, "recall": rec_k, "f1": f1_k}
     return at, per_class

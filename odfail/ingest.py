@@ -26,7 +26,7 @@ import os
 import shutil
 import tempfile
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -139,7 +139,8 @@ _GT_SECTIONS = {
                    "category_id": _check_id("category_id"),
                    "bbox": _check_bbox("bbox", "bb", "'is missing'"), "area": _check_number("area", False),
                    "iscrowd": _check_flag("iscrowd"), "segmentation": _check_segmentation("segmentation")},
-        "select": ("id::BIGINT as gt_id, idx as file_idx, image_id::BIGINT as image_id, category_id::BIGINT as category_id, "
+        "select": ("id::BIGINT as gt_id, idx as file_idx, image_id::BIGINT as image_id, "
+                   "category_id::BIGINT as category_id, "
                    "bb[1] as x, bb[2] as y, bb[3] as w, bb[4] as h, area::DOUBLE as area, "
                    "case json_type(iscrowd) when 'BOOLEAN' then iscrowd::BOOLEAN "
                    "else iscrowd::BIGINT <> 0 end as iscrowd, segmentation"),
@@ -445,7 +446,7 @@ def ingest(workspace: str | os.PathLike, gt: str | os.PathLike | None = None,
                    "select * from new_runs where false")
             con.execute("create table new_runs (run VARCHAR, source VARCHAR, ingested_at TIMESTAMP, "
                         "predictions BIGINT)")
-            now = datetime.now(timezone.utc).replace(tzinfo=None)
+            now = datetime.now(UTC).replace(tzinfo=None)
             con.executemany("insert into new_runs values (?, ?, ?, ?)", [(r, s, now, n) for r, s, n in run_rows])
             out = stage / "runs.parquet"
             con.execute(f"copy (select * from ({old}) union all select * from new_runs order by run) "

@@ -134,7 +134,7 @@ def match(inputs: Inputs, params: Params, iou_thrs: np.ndarray) -> Matches:
         g_img, g_cat = g_img[g_sel], g_cat[g_sel]
     if len(d_sel) < len(d_ok):
         d_img, d_cat = d_img[d_sel], d_cat[d_sel]
-    score, pred_id, gt_id = dt["score"][d_sel], dt["pred_id"][d_sel], gt["gt_id"][g_sel]
+    score, pred_id = dt["score"][d_sel], dt["pred_id"][d_sel]
     if params.use_cats:
         g_key = g_cat * n_img + g_img
         d_key = d_cat * n_img + d_img

@@ -179,7 +179,7 @@ def generate(out_dir: str | Path, images: int = 500, seed: int = 0, preds_per_im
         parts[1] = parts[1][:-1] + ("," if parts[1] != "[]" else "") + tail[1:]
     gt_path = out / "gt.json"
     with open(gt_path, "w") as f:
-        f.write('{"info": {"description": "odfail synthetic COCO-like set", "seed": %d},\n' % seed)
+        f.write(f'{{"info": {{"description": "odfail synthetic COCO-like set", "seed": {seed}}},\n')
         f.write(' "images": ' + parts[0] + ',\n "categories": ' + json.dumps(cats) + ',\n')
         f.write(' "annotations": ' + parts[1] + '}\n')
 

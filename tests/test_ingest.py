@@ -10,7 +10,7 @@ import duckdb
 import pytest
 
 from odfail import InputError, Workspace, WorkspaceError, ingest
-from tests.conftest import SHARED, odfail_cli, shared, write_json
+from tests.conftest import odfail_cli, shared, write_json
 
 GT_FILES = [
     "cocoapi-val2014-100/instances_val2014_100.json",
@@ -20,9 +20,10 @@ GT_FILES = [
     "fce-shapes-segm/gt_dataset.json",
     "detectron2-val2017-mini/gt.json",
 ]
+COCOAPI = "cocoapi-val2014-100/instances_val2014_100.json"
 PAIRS = [  # (gt, results): every results file in ../shared/data with its GT
-    ("cocoapi-val2014-100/instances_val2014_100.json", "cocoapi-val2014-100/instances_val2014_fakebbox100_results.json"),
-    ("cocoapi-val2014-100/instances_val2014_100.json", "cocoapi-val2014-100/instances_val2014_fakesegm100_results.json"),
+    (COCOAPI, "cocoapi-val2014-100/instances_val2014_fakebbox100_results.json"),
+    (COCOAPI, "cocoapi-val2014-100/instances_val2014_fakesegm100_results.json"),
     ("padilla-val2014-100-nocrowd/sampled_gts_bbox_area.json", "padilla-val2014-100-nocrowd/detections_list.json"),
     ("torchmetrics-4img/gt.json", "torchmetrics-4img/dt.json"),
     ("fce-val2017-2299-crowd/gt_ignore_test_intids.json", "fce-val2017-2299-crowd/dt_ignore_test.json"),
@@ -207,9 +208,11 @@ def test_odd_but_meaningful_input_is_accepted_and_noted(tmp_path, tiny_gt, tiny_
     assert ws.sql("select area from gt where gt_id = 10").row(0) == (None,)
     assert ws.sql("select iscrowd from gt where gt_id = 11").row(0) == (None,)
     info = str(ws.info())
-    for note in ["1 images have no width/height", "1 categories have no supercategory", "1 GT annotations have no area",
-                 "1 GT annotations have no iscrowd", "1 GT boxes have zero width or height", "run 'empty' has no predictions",
-                 "run 'odd': 1 predictions have zero width or height", "run 'odd': 1 predictions have negative scores"]:
+    for note in ["1 images have no width/height", "1 categories have no supercategory",
+                 "1 GT annotations have no area", "1 GT annotations have no iscrowd",
+                 "1 GT boxes have zero width or height", "run 'empty' has no predictions",
+                 "run 'odd': 1 predictions have zero width or height",
+                 "run 'odd': 1 predictions have negative scores"]:
         assert note in info, (note, info)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import Enum
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -35,7 +35,7 @@ def evaluate(
     workspace: WorkspaceOpt,
     run: Annotated[str, typer.Option("--run", "-r", help="Prediction run to evaluate.")],
     iou_type: Annotated[str, typer.Option("--iou-type", help="bbox (segm comes with mask support).")] = "bbox",
-    area_range: Annotated[Optional[list[str]], typer.Option(
+    area_range: Annotated[list[str] | None, typer.Option(
         "--area-range", help="Custom area range NAME=LO:HI in pixels², both ends inclusive; repeatable. Replaces "
                              "small/medium/large (\"all\" stays first). Adds AP_NAME / AR_NAME.")] = None,
     max_dets: Annotated[str, typer.Option("--max-dets", help="Comma-separated maxDets; AP uses the largest.")]
@@ -44,7 +44,7 @@ def evaluate(
                                                   "(pycocotools useCats=0).")] = False,
     iou: Annotated[float, typer.Option("--iou", help="IoU threshold of the headline block (mAP, mAR, F1, "
                                                      "precision, recall, TP/FP/FN).")] = 0.5,
-    score: Annotated[Optional[float], typer.Option("--score", help="Score threshold of the headline block's "
+    score: Annotated[float | None, typer.Option("--score", help="Score threshold of the headline block's "
                                                      "TP/FP/FN, precision, recall and F1.")] = None,
     no_write: Annotated[bool, typer.Option("--no-write", help="Do not store the match tables.")] = False,
     per_class: Annotated[bool, typer.Option("--per-class", help="Also print the per-class table.")] = False,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -16,11 +16,11 @@ def register(app: typer.Typer) -> None:
 
 def ingest(
     workspace: WorkspaceOpt,
-    gt: Annotated[Optional[Path], typer.Option("--gt", help="COCO instances file (images, categories, "
+    gt: Annotated[Path | None, typer.Option("--gt", help="COCO instances file (images, categories, "
                                                  "annotations). Replaces the workspace's GT.")] = None,
-    pred: Annotated[Optional[list[Path]], typer.Option("--pred", help="COCO results file (a JSON list of "
+    pred: Annotated[list[Path] | None, typer.Option("--pred", help="COCO results file (a JSON list of "
                                                         "{image_id, category_id, bbox, score}). Repeatable.")] = None,
-    run: Annotated[Optional[list[str]], typer.Option("--run", help="Run name for each --pred, in order "
+    run: Annotated[list[str] | None, typer.Option("--run", help="Run name for each --pred, in order "
                                                       "(default: the file's stem). Re-using a name replaces it.")]
     = None,
 ) -> None:

@@ -6,7 +6,7 @@ import json
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -46,10 +46,10 @@ def sql(
     workspace: WorkspaceOpt,
     query: Annotated[str, typer.Argument(help="SQL over the views (images, categories, gt, runs, predictions, "
                                               "matches, gt_matches, match_at_iou, ...). '-' reads stdin.")],
-    param: Annotated[Optional[list[str]], typer.Option("--param", "-p", help="Named parameter NAME=VALUE, "
+    param: Annotated[list[str] | None, typer.Option("--param", "-p", help="Named parameter NAME=VALUE, "
                                                         "used as $NAME in the query. Repeatable.")] = None,
     format: Annotated[SqlFormat, typer.Option("--format", "-f", help="Output format.")] = SqlFormat.table,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write to this file instead of stdout "
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write to this file instead of stdout "
                                                  "(required for parquet).")] = None,
     limit: Annotated[int, typer.Option(help="Rows shown in table format (all rows in other formats).")] = 50,
 ) -> None:

@@ -1,0 +1,52 @@
+"""One peer, one job, as a whole process: `python peers.py PEER MODE GT DT`.
+
+MODE load: COCO(gt) + loadRes(dt) (what ingest is compared with); eval: load + evaluate + accumulate + summarize
+(what `odfail evaluate` is compared with); inproc: prints seconds of evaluate + accumulate alone, data loaded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import sys
+import time
+
+
+def _api(peer: str):
+    if peer == "pycocotools":
+        from pycocotools.coco import COCO
+        from pycocotools.cocoeval import COCOeval
+    elif peer == "ultrafast":
+        from ultrafast_pycocotools.coco import COCO
+        from ultrafast_pycocotools.cocoeval import COCOeval
+    elif peer == "hotcoco":
+        from hotcoco import COCO, COCOeval
+    elif peer == "faster-coco-eval":
+        from faster_coco_eval import COCO
+        from faster_coco_eval import COCOeval_faster as COCOeval
+    else:
+        raise SystemExit(f"unknown peer {peer}")
+    return COCO, COCOeval
+
+
+def main(peer: str, mode: str, gt: str, dt: str) -> None:
+    COCO, COCOeval = _api(peer)
+    with contextlib.redirect_stdout(io.StringIO()):
+        g = COCO(gt)
+        d = g.loadRes(dt)
+        if mode == "load":
+            return
+        E = COCOeval(g, d, "bbox")
+        t0 = time.perf_counter()
+        E.evaluate()
+        E.accumulate()
+        t1 = time.perf_counter()
+        E.summarize()
+    if mode == "inproc":
+        print(t1 - t0)
+    else:
+        print(E.stats[0])
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:5])

@@ -1,0 +1,142 @@
+"""odfail against its peers, side by side in one run, on seeded COCO-like data.
+
+    python benchmarks/run.py [--sets 5k,50k] [--repeat 3] [--pycocotools-max 5000]
+
+Every timing is a whole process (what a user waits for: imports, loading, work, exit), median of --repeat runs,
+with the child's peak RSS from wait4. Ratios are odfail / ultrafast-pycocotools (the fastest peer here).
+`odfail evaluate` runs on a freshly ingested workspace each time (no earlier match tables to reuse) and writes
+its match tables; the numba kernels come from the on-disk cache, as in any run after the first.
+Results go to stdout and to bench-data/results.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "bench-data"
+PY = sys.executable
+ODFAIL = [PY, "-m", "odfail"]
+PEERS = ["ultrafast", "hotcoco", "faster-coco-eval", "pycocotools"]
+SETS = {"5k": (5000, 0), "50k": (50000, 1)}
+
+
+def timed(cmd: list[str]) -> tuple[float, float, str]:
+    """Seconds, peak RSS in MiB, stdout of one process."""
+    t0 = time.perf_counter()
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _, status, usage = os.wait4(p.pid, 0)
+    seconds = time.perf_counter() - t0
+    out = p.stdout.read()
+    err = p.stderr.read()
+    p.returncode = os.waitstatus_to_exitcode(status)
+    if p.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{err}")
+    return seconds, usage.ru_maxrss / 1024, out
+
+
+def median_of(cmds, repeat: int, before=None) -> tuple[float, float, str]:
+    runs = []
+    for _ in range(repeat):
+        if before:
+            before()
+        runs.append(timed(cmds))
+    return statistics.median(r[0] for r in runs), max(r[1] for r in runs), runs[-1][2]
+
+
+def make_data(name: str) -> tuple[Path, Path]:
+    images, seed = SETS[name]
+    out = DATA / name
+    if not (out / "predictions.json").exists():
+        print(f"generating {name} set ({images:,} images, seed {seed})...", flush=True)
+        subprocess.run(ODFAIL + ["synth", str(out), "--images", str(images), "--seed", str(seed)], check=True)
+    return out / "gt.json", out / "predictions.json"
+
+
+def fresh_ingest(ws: Path, gt: Path, dt: Path) -> list[str]:
+    shutil.rmtree(ws, ignore_errors=True)
+    return ODFAIL + ["ingest", "-w", str(ws), "--gt", str(gt), "--pred", str(dt), "--run", "bench"]
+
+
+def bench_set(name: str, repeat: int, pyco_max: int) -> list[dict]:
+    gt, dt = make_data(name)
+    ws = DATA / f"ws-{name}"
+    images = SETS[name][0]
+    peers = [p for p in PEERS if p != "pycocotools" or images <= pyco_max]
+    rows = []
+    # warm the OS page cache and the numba cache once, untimed
+    subprocess.run(fresh_ingest(ws, gt, dt), check=True, capture_output=True)
+    subprocess.run(ODFAIL + ["evaluate", "-w", str(ws), "--run", "bench"], check=True, capture_output=True)
+
+    def ingest_cmd():
+        return fresh_ingest(ws, gt, dt)
+
+    s, mem, _ = median_of(ingest_cmd(), repeat, before=lambda: shutil.rmtree(ws, ignore_errors=True))
+    rows.append({"set": name, "task": "load / ingest (process)", "tool": "odfail ingest", "s": s, "mib": mem})
+    for peer in peers:
+        s, mem, _ = median_of([PY, str(ROOT / "benchmarks" / "peers.py"), peer, "load", str(gt), str(dt)],
+                              1 if peer == "pycocotools" else repeat)
+        rows.append({"set": name, "task": "load / ingest (process)", "tool": peer, "s": s, "mib": mem})
+
+    eval_cmd = ODFAIL + ["evaluate", "-w", str(ws), "--run", "bench", "--format", "json"]
+    s, mem, out = median_of(eval_cmd, repeat,
+                            before=lambda: subprocess.run(ingest_cmd(), check=True, capture_output=True))
+    ap = json.loads(out)["coco"]["AP"]
+    rows.append({"set": name, "task": "evaluate (process)", "tool": "odfail evaluate", "s": s, "mib": mem, "AP": ap})
+    for peer in peers:
+        s, mem, out = median_of([PY, str(ROOT / "benchmarks" / "peers.py"), peer, "eval", str(gt), str(dt)],
+                                1 if peer == "pycocotools" else repeat)
+        rows.append({"set": name, "task": "evaluate (process)", "tool": peer, "s": s, "mib": mem,
+                     "AP": float(out.strip().splitlines()[-1])})
+
+    _, _, out = timed([PY, str(ROOT / "benchmarks" / "inproc_odfail.py"), str(ws), "bench"])
+    rows.append({"set": name, "task": "evaluate+accumulate (in-process)", "tool": "odfail", "s": float(out)})
+    for peer in [p for p in peers if p != "pycocotools"]:
+        _, _, out = timed([PY, str(ROOT / "benchmarks" / "peers.py"), peer, "inproc", str(gt), str(dt)])
+        rows.append({"set": name, "task": "evaluate+accumulate (in-process)", "tool": peer, "s": float(out)})
+    return rows
+
+
+def table(rows: list[dict]) -> str:
+    lines = ["| set | task | tool | seconds | peak MiB | ratio to ultrafast (time) | ratio (memory) | AP |",
+             "|---|---|---|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        ref = next(x for x in rows if x["set"] == r["set"] and x["task"] == r["task"] and x["tool"] == "ultrafast")
+        mem = f"{r['mib']:.0f}" if "mib" in r else ""
+        mem_ratio = f"{r['mib'] / ref['mib']:.2f}x" if "mib" in r else ""
+        ap = f"{r['AP']:.6f}" if "AP" in r else ""
+        lines.append(f"| {r['set']} | {r['task']} | {r['tool']} | {r['s']:.3f} | {mem} | {r['s'] / ref['s']:.2f}x "
+                     f"| {mem_ratio} | {ap} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sets", default="5k,50k")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--pycocotools-max", type=int, default=5000,
+                    help="skip pycocotools on larger sets (it takes ~40 s on 5k images here)")
+    args = ap.parse_args()
+    DATA.mkdir(exist_ok=True)
+    rows = []
+    for name in args.sets.split(","):
+        rows += bench_set(name, args.repeat, args.pycocotools_max)
+        print(table(rows), flush=True)
+    import platform
+
+    header = (f"machine: {os.cpu_count()} cores, {platform.python_version()}, "
+              f"{time.strftime('%Y-%m-%d %H:%M')}; median of {args.repeat} whole-process runs\n\n")
+    (DATA / "results.md").write_text(header + table(rows) + "\n")
+    print(f"\nwritten to {DATA / 'results.md'}")
+
+
+if __name__ == "__main__":
+    main()
