@@ -76,14 +76,20 @@ def match_groups(gx, gy, gw, gh, gt_area, gt_crowd, gt_id, dx, dy, dw, dh, dt_ar
     Returns:
         status: (N_dt, A, T) int8 IGNORED / TP / FP (predictions past max_det in their group stay IGNORED);
         dt_match: (N_dt, T) int32 GT row matched at area ``all_area``, -1 if none;
-        gt_match: (N_gt, T) int32 prediction row that matched the GT at area ``all_area``, -1 if none.
+        gt_match: (N_gt, T) int32 prediction row that matched the GT at area ``all_area``, -1 if none;
+        background: (N_dt,) bool, True for a prediction whose IoU with every GT of its group is below every
+            threshold: unmatched everywhere, so FP wherever its area is in range (most predictions are).
     """
     n_groups = len(gt_off) - 1
+    lowest_bar = 1 - 1e-10
+    for t in range(len(iou_thrs)):
+        lowest_bar = min(lowest_bar, iou_thrs[t])
     n_dt, n_gt = len(dx), len(gx)
     T, A = len(iou_thrs), len(area_lo)
     status = np.zeros((n_dt, A, T), dtype=np.int8)
     dt_match = np.full((n_dt, T), -1, dtype=np.int32)
     gt_match = np.full((n_gt, T), -1, dtype=np.int32)
+    background = np.zeros(n_dt, dtype=np.bool_)
     for c in prange(n_chunks):
         c0 = c * n_groups // n_chunks
         c1 = (c + 1) * n_groups // n_chunks
@@ -112,6 +118,18 @@ def match_groups(gx, gy, gw, gh, gt_area, gt_crowd, gt_id, dx, dy, dw, dh, dt_ar
                     ious[d, j] = v
                     top = max(top, v)
                 best_iou[d] = top
+            n_bg = 0
+            for d in range(D):
+                if best_iou[d] < lowest_bar:
+                    row = d0 + d
+                    background[row] = True
+                    n_bg += 1
+                    for a in range(A):
+                        v = FP if area_lo[a] <= dt_area[row] <= area_hi[a] else IGNORED
+                        for t in range(T):
+                            status[row, a, t] = v
+            if n_bg == D:
+                continue
             for a in range(A):
                 # evaluateImg: a GT is ignored if crowd or its area is outside [lo, hi] (both ends inclusive)
                 for j in range(G):
@@ -130,6 +148,8 @@ def match_groups(gx, gy, gw, gh, gt_area, gt_crowd, gt_id, dx, dy, dw, dh, dt_ar
                 for t in range(T):
                     matched[:G] = False
                     for d in range(D):
+                        if best_iou[d] < lowest_bar:
+                            continue  # background: status already set, and it cannot take a GT from anyone
                         # the bar starts at the threshold, capped below 1 so that IoU == 1 can match
                         best = min(iou_thrs[t], 1 - 1e-10)
                         m = -1
@@ -165,19 +185,21 @@ def match_groups(gx, gy, gw, gh, gt_area, gt_crowd, gt_id, dx, dy, dw, dh, dt_ar
                             status[row, a, t] = TP
                         else:
                             status[row, a, t] = FP
-    return status, dt_match, gt_match
+    return status, dt_match, gt_match, background
 
 
 _EPS = np.spacing(1.0)  # pycocotools: pr = tp / (fp + tp + np.spacing(1))
 
 
 @njit(parallel=True, **_JIT)
-def accumulate(status, dt_rank, dt_score, cat_off, npig, max_dets, rec_thrs):
+def accumulate(status, background, dt_rank, dt_score, cat_off, npig, max_dets, rec_thrs):
     """pycocotools accumulate(): precision at 101 recall points and recall, per category, area and maxDets.
 
     Args:
         status: (N_dt, A, T) from `match_groups`, rows grouped by category (``cat_off``, K + 1 offsets) and within
             a category ordered by image, then by rank in the image.
+        background: (N_dt,) from `match_groups`: FP at every threshold where not ignored; counted once per
+            (area range, maxDets) instead of once per threshold.
         dt_rank: (N_dt,) 0-based rank of each prediction in its (category, image) group.
         npig: (K, A) number of non-ignored GT. max_dets: (M,) ascending. rec_thrs: (R,).
 
@@ -205,6 +227,7 @@ def accumulate(status, dt_rank, dt_score, cat_off, npig, max_dets, rec_thrs):
         n_ev = np.zeros((A, T, M), dtype=np.int64)
         tp = np.zeros((A, T, M))
         fp = np.zeros((A, T, M))
+        fp_bg = np.zeros((A, M))  # background FPs, shared by all thresholds; fp + fp_bg is pycocotools' fp
         for i in range(s1 - s0):
             row = order[i]
             r = dt_rank[row]
@@ -213,6 +236,12 @@ def accumulate(status, dt_rank, dt_score, cat_off, npig, max_dets, rec_thrs):
             m0 = 0  # maxDets this prediction counts for: m0 .. M-1 (ascending)
             while r >= max_dets[m0]:
                 m0 += 1
+            if background[row]:
+                for a in range(A):
+                    if status[row, a, 0] == FP:
+                        for m in range(m0, M):
+                            fp_bg[a, m] += 1.0
+                continue
             for a in range(A):
                 if npig[k, a] == 0:
                     continue
@@ -225,7 +254,8 @@ def accumulate(status, dt_rank, dt_score, cat_off, npig, max_dets, rec_thrs):
                             tp[a, t, m] += 1.0
                             e = n_ev[a, t, m]
                             ev_rc[a, t, m, e] = tp[a, t, m] / npig[k, a]
-                            ev_pr[a, t, m, e] = tp[a, t, m] / (fp[a, t, m] + tp[a, t, m] + _EPS)
+                            # both counts are whole numbers, so fp + fp_bg is exact: the same float as the cumsum
+                            ev_pr[a, t, m, e] = tp[a, t, m] / ((fp[a, t, m] + fp_bg[a, m]) + tp[a, t, m] + _EPS)
                             n_ev[a, t, m] = e + 1
                         else:
                             fp[a, t, m] += 1.0

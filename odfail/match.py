@@ -162,7 +162,7 @@ def match(inputs: Inputs, params: Params, iou_thrs: np.ndarray) -> Matches:
     lo = np.array([r[0] for r in params.area_ranges.values()], dtype=np.float64)
     hi = np.array([r[1] for r in params.area_ranges.values()], dtype=np.float64)
     max_dets = np.array(params.max_dets, dtype=np.int64)
-    status, dt_match, gt_match = _kernels.match_groups(
+    status, dt_match, gt_match, background = _kernels.match_groups(
         G["x"], G["y"], G["w"], G["h"], G["area"], G["iscrowd"], G["gt_id"],
         D["x"], D["y"], D["w"], D["h"], D["area"], gt_off, dt_off,
         iou_thrs, lo, hi, int(max_dets[-1]), params.all_index, min(len(groups), 64))
@@ -177,7 +177,7 @@ def match(inputs: Inputs, params: Params, iou_thrs: np.ndarray) -> Matches:
     for a in range(len(lo)):
         keep = (G["iscrowd"] == 0) & (G["area"] >= lo[a]) & (G["area"] <= hi[a])
         npig[:, a] = np.bincount(g_cat_sorted[keep], minlength=n_key)
-    precision, recall = _kernels.accumulate(status, dt_rank, D["score"], cat_off, npig, max_dets,
+    precision, recall = _kernels.accumulate(status, background, dt_rank, D["score"], cat_off, npig, max_dets,
                                             params.rec_thrs)
     return Matches(gt_rows, dt_rows, dt_rank, key_cat, status, dt_match, gt_match, npig, precision, recall)
 
