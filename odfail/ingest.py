@@ -3,7 +3,8 @@
 DuckDB parses the JSON (columnar, no per-record Python objects). Every field is first read as raw JSON so that
 its JSON type can be checked: DuckDB's typed reader would silently turn ``"2299"`` into 2299 and ``1.5`` into 2,
 and we would rather say so than guess. One query per file validates and casts in the same pass; a column
-``problem`` names the first bad field of each record, and the first bad record stops the ingest.
+``ok`` says whether a record passed every check; the first record that did not stops the ingest, and the
+detailed checks then name its first bad field.
 
 Rules borrowed from pycocotools (``COCO.loadRes``), applied to every results record:
 
@@ -110,6 +111,30 @@ def _check_bbox(col: str, bb: str, when_absent: str) -> str:
         when {bb}[4] < 0 then 'height ' || {bb}[4] || ' is negative' end"""
 
 
+# Fast twins of the checks: true exactly when the check above finds nothing. The hot path computes only these
+# (a third of the cost); the messages are built for the first failing record alone.
+_OK = {
+    "id": lambda c, req: f"json_type({c}) in ('BIGINT', 'UBIGINT') and try_cast({c} as BIGINT) is not null"
+    if req else f"({c} is null or (json_type({c}) in ('BIGINT', 'UBIGINT') and try_cast({c} as BIGINT) is not null))",
+    "number": lambda c, req: (f"json_type({c}) in {_NUM} and isfinite(try_cast({c} as DOUBLE))" if req else
+                              f"({c} is null or (json_type({c}) in {_NUM} and isfinite(try_cast({c} as DOUBLE))))"),
+    "size": lambda c: (f"({c} is null or (json_type({c}) in {_NUM} and isfinite(try_cast({c} as DOUBLE)) "
+                       f"and try_cast({c} as DOUBLE) >= 0 and try_cast({c} as DOUBLE) = floor(try_cast({c} as DOUBLE))"
+                       f" and try_cast({c} as DOUBLE) <= 2147483647))"),
+    "string": lambda c: f"({c} is null or json_type({c}) = 'VARCHAR')",
+    "flag": lambda c: f"({c} is null or json_type({c}) in ('BIGINT', 'UBIGINT', 'BOOLEAN'))",
+    "segmentation": lambda c: f"({c} is null or json_type({c}) in ('ARRAY', 'OBJECT'))",
+    "bbox": lambda c, bb: (f"(json_type({c}) = 'ARRAY' and len({bb}) = 4 and list_count({bb}) = 4 "
+                           f"and not (contains({c}, '\"') or contains({c}, 'true') or contains({c}, 'false') "
+                           f"or contains({c}, 'null')) and isfinite({bb}[1]) and isfinite({bb}[2]) "
+                           f"and isfinite({bb}[3]) and isfinite({bb}[4]) and {bb}[3] >= 0 and {bb}[4] >= 0)"),
+}
+
+
+def _all_ok(parts: list[str]) -> str:
+    return "coalesce(" + "\n        and ".join(parts) + ", false)"
+
+
 def _problem(checks: dict[str, str]) -> str:
     """First failing field of a record as 'field|message', else null."""
     return "coalesce(" + ", ".join(f"'{f}|' || ({sql})" for f, sql in checks.items()) + ")"
@@ -121,16 +146,19 @@ _GT_SECTIONS = {
         "fields": ["id", "file_name", "width", "height"],
         "checks": {"id": _check_id("id"), "file_name": _check_string("file_name"),
                    "width": _check_size("width"), "height": _check_size("height")},
-        "select": ("id::BIGINT as image_id, file_name::VARCHAR as file_name, "
-                   "try_cast(width as DOUBLE)::INTEGER as width, try_cast(height as DOUBLE)::INTEGER as height"),
+        "ok": [_OK["id"]("id", True), _OK["string"]("file_name"), _OK["size"]("width"), _OK["size"]("height")],
+        "select": ("try_cast(id as BIGINT) as image_id, file_name->>'$' as file_name, "
+                   "try_cast(try_cast(width as DOUBLE) as INTEGER) as width, "
+                   "try_cast(try_cast(height as DOUBLE) as INTEGER) as height"),
         "table": "images",
     },
     "categories": {
         "fields": ["id", "name", "supercategory"],
         "checks": {"id": _check_id("id"), "name": _check_string("name"),
                    "supercategory": _check_string("supercategory")},
-        "select": ("id::BIGINT as category_id, name::VARCHAR as name, "
-                   "supercategory::VARCHAR as supercategory"),
+        "ok": [_OK["id"]("id", True), _OK["string"]("name"), _OK["string"]("supercategory")],
+        "select": ("try_cast(id as BIGINT) as category_id, name->>'$' as name, "
+                   "supercategory->>'$' as supercategory"),
         "table": "categories",
     },
     "annotations": {
@@ -139,11 +167,14 @@ _GT_SECTIONS = {
                    "category_id": _check_id("category_id"),
                    "bbox": _check_bbox("bbox", "bb", "'is missing'"), "area": _check_number("area", False),
                    "iscrowd": _check_flag("iscrowd"), "segmentation": _check_segmentation("segmentation")},
-        "select": ("id::BIGINT as gt_id, idx as file_idx, image_id::BIGINT as image_id, "
-                   "category_id::BIGINT as category_id, "
-                   "bb[1] as x, bb[2] as y, bb[3] as w, bb[4] as h, area::DOUBLE as area, "
-                   "case json_type(iscrowd) when 'BOOLEAN' then iscrowd::BOOLEAN "
-                   "else iscrowd::BIGINT <> 0 end as iscrowd, segmentation"),
+        "ok": [_OK["id"]("id", True), _OK["id"]("image_id", True), _OK["id"]("category_id", True),
+               _OK["bbox"]("bbox", "bb"), _OK["number"]("area", False), _OK["flag"]("iscrowd"),
+               _OK["segmentation"]("segmentation")],
+        "select": ("try_cast(id as BIGINT) as gt_id, idx as file_idx, try_cast(image_id as BIGINT) as image_id, "
+                   "try_cast(category_id as BIGINT) as category_id, "
+                   "bb[1] as x, bb[2] as y, bb[3] as w, bb[4] as h, try_cast(area as DOUBLE) as area, "
+                   "case json_type(iscrowd) when 'BOOLEAN' then try_cast(iscrowd as BOOLEAN) "
+                   "else try_cast(iscrowd as BIGINT) <> 0 end as iscrowd, segmentation"),
         "table": "gt",
     },
 }
@@ -153,6 +184,11 @@ _STORED_ORDER = {"images": "idx", "categories": "idx", "gt": "category_id, image
                  "predictions": "category_id, image_id, score desc, pred_id"}
 _GT_KEYS = {"images": "image_id", "categories": "category_id", "annotations": "gt_id"}
 _PRED_FIELDS = ["image_id", "category_id", "bbox", "score", "segmentation"]
+_PRED_OK = [
+    _OK["id"]("image_id", True), _OK["id"]("category_id", True), _OK["number"]("score", True),
+    f"(((bbox is null or bbox = '[]') and segmentation is not null) or {_OK['bbox']('bbox', 'bb')})",
+    _OK["segmentation"]("segmentation"),
+]
 _PRED_CHECKS = {
     "image_id": _check_id("image_id"), "category_id": _check_id("category_id"),
     "score": _check_number("score", True),
@@ -244,12 +280,18 @@ def _diagnose(path: Path, expect: type, duck_error: Exception) -> InputError:
     return InputError(name, None, None, f"cannot be read: {str(duck_error).splitlines()[0]}")
 
 
-def _raise_first_problem(con: duckdb.DuckDBPyConnection, table: str, path: Path, section: str) -> None:
-    row = con.execute(f"select idx, problem from {table} where problem is not null order by idx limit 1").fetchall()
-    if row:
-        idx, problem = row[0]
-        fld, msg = problem.split("|", 1)
-        raise InputError(str(path), _record(section, idx), fld, msg)
+def _raise_first_problem(con: duckdb.DuckDBPyConnection, table: str, source: str, checks: dict[str, str],
+                         path: Path, section: str) -> None:
+    """``table`` has the fast ``ok`` flag; on the first record without it, build that record's message from
+    ``source`` (the raw JSON columns) with the detailed checks."""
+    idx = con.execute(f"select min(idx) from {table} where not ok").fetchall()[0][0]
+    if idx is None:
+        return
+    problem = con.execute(f"select {_problem(checks)} from {source} where idx = $idx", {"idx": idx}).fetchall()
+    if not problem or problem[0][0] is None:  # the two rule sets disagree: a bug, but still refuse the record
+        raise InputError(str(path), _record(section, idx), None, "is not a valid record")
+    fld, msg = problem[0][0].split("|", 1)
+    raise InputError(str(path), _record(section, idx), fld, msg)
 
 
 def _raise_duplicates(con, table: str, key: str, path: Path, section: str, field_name: str = "id") -> None:
@@ -304,15 +346,11 @@ def _read_gt(con: duckdb.DuckDBPyConnection, path: Path) -> None:
             select unnest(generate_series(0, len(coalesce({sec}, [])) - 1)) as idx,
                    unnest(coalesce({sec}, []), recursive := true)
             from raw_gt""")
+        source = (f"(select *, try_cast(bbox as DOUBLE[]) as bb from {spec['table']}_raw)"
+                  if sec == "annotations" else f"{spec['table']}_raw")
         con.execute(f"""create or replace table {spec['table']}_chk as
-            with typed as (select *, try_cast(bbox as DOUBLE[]) as bb from {spec['table']}_raw)
-            select idx, {_problem(spec['checks'])} as problem, {spec['select']}
-            from typed""" if sec == "annotations" else f"""create or replace table {spec['table']}_chk as
-            select idx, {_problem(spec['checks'])} as problem, * exclude (idx) from {spec['table']}_raw""")
-        _raise_first_problem(con, f"{spec['table']}_chk", path, sec)
-        if sec != "annotations":
-            con.execute(f"create or replace table {spec['table']}_chk as "
-                        f"select idx, {spec['select']} from {spec['table']}_chk")
+            select idx, {_all_ok(spec['ok'])} as ok, {spec['select']} from {source}""")
+        _raise_first_problem(con, f"{spec['table']}_chk", source, spec["checks"], path, sec)
         _raise_duplicates(con, f"{spec['table']}_chk", _GT_KEYS[sec], path, sec)
     con.execute("drop table raw_gt")
     _raise_dangling(con, "gt_chk", "image_id", "images_chk", "image_id", path, "annotations", "image_id")
@@ -328,43 +366,85 @@ def _read_predictions(con: duckdb.DuckDBPyConnection, path: Path, run: str, tabl
         raise _diagnose(path, list, ValueError("not a list"))
     _check_ends(path, b"]")
     columns = {f: "JSON" for f in _PRED_FIELDS}
+    source = f"""(select ordinality - 1 as idx, *, try_cast(bbox as DOUBLE[]) as bb
+                  from read_json({_quote(str(path))}, format = 'array', columns = $columns) with ordinality)"""
     try:
         con.execute(f"""create or replace table {table} as
-            with raw as (
-                select *, try_cast(bbox as DOUBLE[]) as bb
-                from read_json({_quote(str(path))}, format = 'array', columns = $columns) with ordinality
-            )
-            select ordinality - 1 as idx, {_problem(_PRED_CHECKS)} as problem,
-                   $run as run, ordinality::BIGINT as pred_id,
+            select idx, {_all_ok(_PRED_OK)} as ok,
+                   $run as run, idx + 1 as pred_id,
                    try_cast(image_id as BIGINT) as image_id, try_cast(category_id as BIGINT) as category_id,
                    bb[1] as x, bb[2] as y, bb[3] as w, bb[4] as h,
                    try_cast(score as DOUBLE) as score,
                    bb[3] * bb[4] as area,
                    segmentation
-            from raw""", {"columns": columns, "run": run})
+            from {source}""", {"columns": columns, "run": run})
+        idx = con.execute(f"select min(idx) from {table} where not ok").fetchall()[0][0]
+        if idx is not None:  # error path: read the file again for that record's message
+            con.execute(f"create or replace temp table bad_record as select * from {source} where idx = $idx",
+                        {"columns": columns, "idx": idx})
     except duckdb.Error as e:
         raise _diagnose(path, list, e) from None
-    _raise_first_problem(con, table, path, "")
+    _raise_first_problem(con, table, "bad_record", _PRED_CHECKS, path, "")
 
 
-def _parse_all(con: duckdb.DuckDBPyConnection, gt: Path | None, predictions: list[tuple[Path, str]]) -> None:
-    """Parse and check every file, two at a time (DuckDB releases the GIL; JSON parsing is mostly one core
-    per file). The first error in argument order wins, so messages do not depend on timing."""
+def _copy(con: duckdb.DuckDBPyConnection, table: str, source: str, out: Path) -> int:
+    """Write a checked table to Parquet in its stored order; returns its row count."""
+    cols = ", ".join(c.split()[0] for c in SCHEMAS[table].split(", "))
+    con.execute(f"copy (select {cols} from {source} order by {_STORED_ORDER[table]}) to {_quote(str(out))} "
+                "(format parquet)")
+    return con.execute(f"select count(*) from {source}").fetchall()[0][0]
+
+
+def _load_all(con: duckdb.DuckDBPyConnection, gt: Path | None, predictions: list[tuple[Path, str]],
+              stage: Path, ws_path: Path) -> dict[str, int]:
+    """Parse, check and stage every file, two at a time: DuckDB releases the GIL and parses one file mostly on
+    one core. A results file waits for the GT tables only for its id checks. The first error in argument
+    order wins, so messages do not depend on timing. Returns row counts ("images", ..., "run:NAME")."""
+    import threading
     from concurrent.futures import ThreadPoolExecutor
 
-    def task(fn, *args):
+    gt_ready, gt_failed = threading.Event(), threading.Event()
+    if gt is None:
+        gt_ready.set()
+        refs = {c: f"read_parquet({_quote(str(ws_path / (c + '.parquet')))})" for c in ("images", "categories")}
+    else:
+        refs = {"images": "images_chk", "categories": "categories_chk"}
+
+    def gt_task(cur) -> dict[str, int]:
+        try:
+            _read_gt(cur, gt)
+            return {t: _copy(cur, t, f"{t}_chk", stage / f"{t}.parquet") for t in ("images", "categories", "gt")}
+        except BaseException:
+            gt_failed.set()
+            raise
+        finally:
+            gt_ready.set()
+
+    def run_task(cur, i: int, path: Path, run: str) -> dict[str, int]:
+        table = f"pred_chk_{i}"
+        _read_predictions(cur, path, run, table)
+        gt_ready.wait()
+        if gt_failed.is_set():
+            return {}
+        _raise_dangling(cur, table, "image_id", refs["images"], "image_id", path, "", "image_id")
+        _raise_dangling(cur, table, "category_id", refs["categories"], "category_id", path, "", "category_id")
+        return {f"run:{run}": _copy(cur, "predictions", table, stage / f"pred-{run}.parquet")}
+
+    def on_cursor(fn, *args):
         cur = con.cursor()
         try:
-            fn(cur, *args)
+            return fn(cur, *args)
         finally:
             cur.close()
 
-    jobs = ([(_read_gt, gt)] if gt is not None else []) + [
-        (_read_predictions, path, run, f"pred_chk_{i}") for i, (path, run) in enumerate(predictions)]
+    jobs = ([(gt_task,)] if gt is not None else []) + [
+        (run_task, i, path, run) for i, (path, run) in enumerate(predictions)]
+    counts: dict[str, int] = {}
     with ThreadPoolExecutor(max_workers=2) as pool:
-        futures = [pool.submit(task, *job) for job in jobs]
-        for f in futures:
-            f.result()
+        futures = [pool.submit(on_cursor, *job) for job in jobs]
+        for f in futures:  # in argument order: the GT's error, if any, is raised first
+            counts.update(f.result())
+    return counts
 
 
 def ingest(workspace: str | os.PathLike, gt: str | os.PathLike | None = None,
@@ -402,44 +482,25 @@ def ingest(workspace: str | os.PathLike, gt: str | os.PathLike | None = None,
     stage = Path(tempfile.mkdtemp(prefix=".odfail-staging-", dir=ws_path.parent if ws is None else ws_path))
     con = duckdb.connect()
     staged: dict[Path, Path | None] = {}
-    counts: dict[str, int] = {}
     try:
         con.execute("set preserve_insertion_order = true")
         gt = Path(gt) if gt is not None else None
-        _parse_all(con, gt, predictions)
+        counts = _load_all(con, gt, predictions, stage, ws_path)
         if gt is not None:
             for table in ("images", "categories", "gt"):
-                out = stage / f"{table}.parquet"
-                cols = ", ".join(c.split()[0] for c in SCHEMAS[table].split(", "))
-                con.execute(f"copy (select {cols} from {table}_chk order by {_STORED_ORDER[table]}) "
-                            f"to {_quote(str(out))} (format parquet)")
-                staged[ws_path / f"{table}.parquet"] = out
-                counts[table] = con.execute(f"select count(*) from {table}_chk").fetchall()[0][0]
-            images, categories = "images_chk", "categories_chk"
+                staged[ws_path / f"{table}.parquet"] = stage / f"{table}.parquet"
             if ws is not None:
                 # The old runs must still fit the new GT, and their match tables are stale.
                 for run in ws.runs():
                     _raise_dangling_run(con, ws, run, gt)
                     for table in ("matches", "gt_matches"):
                         staged[ws.table_path(table, run)] = None
-        else:
-            images = f"read_parquet({_quote(str(ws_path / 'images.parquet'))})"
-            categories = f"read_parquet({_quote(str(ws_path / 'categories.parquet'))})"
         run_rows = []
-        for i, (path, run) in enumerate(predictions):
-            table = f"pred_chk_{i}"
-            _raise_dangling(con, table, "image_id", images, "image_id", path, "", "image_id")
-            _raise_dangling(con, table, "category_id", categories, "category_id", path, "", "category_id")
-            n = con.execute(f"select count(*) from {table}").fetchall()[0][0]
-            out = stage / f"pred-{run}.parquet"
-            cols = ", ".join(c.split()[0] for c in SCHEMAS["predictions"].split(", "))
-            con.execute(f"copy (select {cols} from {table} order by {_STORED_ORDER['predictions']}) "
-                        f"to {_quote(str(out))} (format parquet)")
-            staged[ws_path / "predictions" / f"{run}.parquet"] = out
+        for path, run in predictions:
+            staged[ws_path / "predictions" / f"{run}.parquet"] = stage / f"pred-{run}.parquet"
             for t in ("matches", "gt_matches"):
                 staged[ws_path / t / f"{run}.parquet"] = None
-            run_rows.append((run, str(path), n))
-            counts[f"run:{run}"] = n
+            run_rows.append((run, str(path), counts[f"run:{run}"]))
         if run_rows:
             old = (f"select * from read_parquet({_quote(str(ws_path / 'runs.parquet'))}) "
                    "where run not in (select run from new_runs)" if ws is not None else
@@ -455,7 +516,7 @@ def ingest(workspace: str | os.PathLike, gt: str | os.PathLike | None = None,
         con.close()
         con = None
         if ws is None:
-            ws = Workspace(ws_path, create=True)
+            ws = Workspace(ws_path, create=True, build_catalog=False)  # swap_in builds it
         if gt is not None:
             (ws_path / ".has_gt").touch()
         ws.swap_in(staged)

@@ -123,13 +123,13 @@ class Workspace:
         >>> ws.sql("select * from gt where area < $a", a=32 ** 2)      # doctest: +SKIP
     """
 
-    def __init__(self, path: str | os.PathLike, create: bool = False):
+    def __init__(self, path: str | os.PathLike, create: bool = False, build_catalog: bool = True):
         self.path = Path(path).resolve()
         if not (self.path / CATALOG).exists():
             if not create:
                 raise WorkspaceError(f"{self.path} is not an odfail workspace (no {CATALOG}); "
                                      "create one with `odfail ingest -w DIR --gt GT.json`")
-            self._init_empty()
+            self._init_empty(build_catalog)
         elif self._catalog_path_stale():
             self.rebuild_catalog()
 
@@ -238,7 +238,7 @@ class Workspace:
                 os.replace(src, target)
         self.rebuild_catalog()
 
-    def _init_empty(self) -> None:
+    def _init_empty(self, build_catalog: bool = True) -> None:
         import duckdb
 
         self.path.mkdir(parents=True, exist_ok=True)
@@ -250,7 +250,8 @@ class Workspace:
                 con.execute(f"create or replace temp table t ({SCHEMAS[table]}); "
                             f"copy t to {_quote(str(target))} (format parquet)")
         con.close()
-        self.rebuild_catalog()
+        if build_catalog:
+            self.rebuild_catalog()
 
     def _catalog_path_stale(self) -> bool:
         marker = self.path / ".catalog_root"

@@ -53,6 +53,10 @@ def test_shared_data_counts_equal_the_files(tmp_path, gt_rel, dt_rel):
     crowd = sum(1 for a in gt_doc["annotations"] if a.get("iscrowd"))
     assert counts == (len(gt_doc["images"]), len(gt_doc["categories"]), len(gt_doc["annotations"]), crowd,
                       len(dt_doc))
+    names = ws.sql("select category_id, name, supercategory from categories order by category_id").rows()
+    assert names == sorted((c["id"], c.get("name"), c.get("supercategory")) for c in gt_doc["categories"])
+    files = ws.sql("select image_id, file_name from images order by image_id").rows()
+    assert files == sorted((i["id"], i.get("file_name")) for i in gt_doc["images"])
     # loadRes rules: ids 1..N in file order, area = w*h where a bbox is given
     first = ws.sql("select pred_id, image_id, score, area from predictions order by pred_id limit 1").row(0)
     bb = dt_doc[0].get("bbox")
