@@ -340,3 +340,20 @@ def image_facts(gx, gy, gw, gh, g_img, g_cat, gt_crowd, dx, dy, dw, dh, d_img, d
                     iou_other[d] = v
                     gt_other[d] = j
     return iou_same, gt_same, iou_other, gt_other, iou_crowd, gt_iou, gt_best
+
+
+@njit(**_JIT)
+def ids_by_threshold(grouped, rows, n, ids):
+    """(R, T) grouped matches (row into ``ids``, -1 = none) of rows ``rows`` -> (T, n) ids in stored order and a
+    (T, n) validity mask; one pass instead of T fancy-indexing passes."""
+    R, T = grouped.shape
+    out = np.zeros((T, n), dtype=np.int64)
+    valid = np.zeros((T, n), dtype=np.bool_)
+    for i in range(R):
+        r = rows[i]
+        for t in range(T):
+            g = grouped[i, t]
+            if g >= 0:
+                out[t, r] = ids[g]
+                valid[t, r] = True
+    return out, valid

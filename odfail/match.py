@@ -26,9 +26,6 @@ if TYPE_CHECKING:
     from odfail.evaluate import Params
     from odfail.workspace import Workspace
 
-GT_COLUMNS = ["gt_id", "file_idx", "image_id", "category_id", "x", "y", "w", "h", "area", "iscrowd"]
-PRED_COLUMNS = ["pred_id", "image_id", "category_id", "x", "y", "w", "h", "score", "area"]
-
 
 @dataclass
 class Inputs:
@@ -55,6 +52,10 @@ class Matches:
     npig: np.ndarray  # (K, A) non-ignored GT per category and area range
     precision: np.ndarray  # (T, R, K, A, M)
     recall: np.ndarray  # (T, K, A, M)
+
+
+GT_COLUMNS = ["gt_id", "file_idx", "image_id", "category_id", "x", "y", "w", "h", "area", "iscrowd"]
+PRED_COLUMNS = ["pred_id", "image_id", "category_id", "x", "y", "w", "h", "score", "area"]
 
 
 def _column(table, name: str, fill=None) -> np.ndarray:
@@ -226,18 +227,15 @@ def write_match_tables(ws: Workspace, run: str, inputs: Inputs, m: Matches, fact
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    from odfail import _kernels
+
     gt, dt = inputs.gt, inputs.dt
     n_dt, n_gt = len(dt["pred_id"]), len(gt["gt_id"])
 
     def per_threshold(prefix: str, grouped: np.ndarray, rows: np.ndarray, n: int, ids: np.ndarray) -> dict:
         """(rows, T) grouped matches (-1 = none) -> one nullable id column per threshold, in stored order."""
-        cols = {}
-        for t in range(n_thr):
-            col = np.full(n, -1, dtype=np.int64)
-            hit = grouped[:, t] >= 0
-            col[rows[hit]] = ids[grouped[hit, t]]
-            cols[f"{prefix}_{50 + 5 * t}"] = pa.array(col, mask=col < 0) if (col < 0).any() else col
-        return cols
+        out, valid = _kernels.ids_by_threshold(grouped[:, :n_thr], rows, n, ids)
+        return {f"{prefix}_{50 + 5 * t}": pa.array(out[t], mask=~valid[t]) for t in range(n_thr)}
 
     nullable = lambda v: pa.array(v, mask=v < 0)  # noqa: E731
     rank = np.full(n_dt, -1, dtype=np.int32)
