@@ -77,8 +77,10 @@ def match_groups(gx, gy, gw, gh, gt_area, gt_crowd, gt_id, dx, dy, dw, dh, dt_ar
         status: (N_dt, A, T) int8 IGNORED / TP / FP (predictions past max_det in their group stay IGNORED);
         dt_match: (N_dt, T) int32 GT row matched at area ``all_area``, -1 if none;
         gt_match: (N_gt, T) int32 prediction row that matched the GT at area ``all_area``, -1 if none;
-        background: (N_dt,) bool, True for a prediction whose IoU with every GT of its group is below every
-            threshold: unmatched everywhere, so FP wherever its area is in range (most predictions are).
+        packed: (N_dt,) int64 = rank << 8 | background << 7 | fp_mask, one read per prediction for `accumulate`:
+            rank = 0-based position in its group; background = IoU with every GT of the group below every
+            threshold (unmatched everywhere, so FP wherever its area is in range; most predictions are);
+            fp_mask bit a = FP at area range a. Background is only flagged when A <= 7 (else the slow path).
     """
     n_groups = len(gt_off) - 1
     lowest_bar = 1 - 1e-10
@@ -89,7 +91,7 @@ def match_groups(gx, gy, gw, gh, gt_area, gt_crowd, gt_id, dx, dy, dw, dh, dt_ar
     status = np.zeros((n_dt, A, T), dtype=np.int8)
     dt_match = np.full((n_dt, T), -1, dtype=np.int32)
     gt_match = np.full((n_gt, T), -1, dtype=np.int32)
-    background = np.zeros(n_dt, dtype=np.bool_)
+    packed = np.zeros(n_dt, dtype=np.int64)
     for c in prange(n_chunks):
         c0 = c * n_groups // n_chunks
         c1 = (c + 1) * n_groups // n_chunks
@@ -108,6 +110,8 @@ def match_groups(gx, gy, gw, gh, gt_area, gt_crowd, gt_id, dx, dy, dw, dh, dt_ar
             # pycocotools computeIoU: predictions cut to maxDets[-1] per image and category
             D = min(dt_off[g + 1] - d0, max_det)
             G = g1 - g0
+            for d in range(dt_off[g + 1] - d0):
+                packed[d0 + d] = d << 8
             if D == 0:
                 continue
             for d in range(D):
@@ -122,12 +126,16 @@ def match_groups(gx, gy, gw, gh, gt_area, gt_crowd, gt_id, dx, dy, dw, dh, dt_ar
             for d in range(D):
                 if best_iou[d] < lowest_bar:
                     row = d0 + d
-                    background[row] = True
                     n_bg += 1
+                    mask = 0
                     for a in range(A):
                         v = FP if area_lo[a] <= dt_area[row] <= area_hi[a] else IGNORED
+                        if v == FP:
+                            mask |= 1 << a
                         for t in range(T):
                             status[row, a, t] = v
+                    if A <= 7:
+                        packed[row] |= 128 | mask
             if n_bg == D:
                 continue
             for a in range(A):
@@ -185,22 +193,24 @@ def match_groups(gx, gy, gw, gh, gt_area, gt_crowd, gt_id, dx, dy, dw, dh, dt_ar
                             status[row, a, t] = TP
                         else:
                             status[row, a, t] = FP
-    return status, dt_match, gt_match, background
+    return status, dt_match, gt_match, packed
 
 
 _EPS = np.spacing(1.0)  # pycocotools: pr = tp / (fp + tp + np.spacing(1))
 
 
 @njit(parallel=True, **_JIT)
-def accumulate(status, background, dt_rank, dt_score, cat_off, npig, max_dets, rec_thrs):
+def accumulate(status, packed, dt_score, class_rank, cat_off, npig, max_dets, rec_thrs):
     """pycocotools accumulate(): precision at 101 recall points and recall, per category, area and maxDets.
 
     Args:
         status: (N_dt, A, T) from `match_groups`, rows grouped by category (``cat_off``, K + 1 offsets) and within
             a category ordered by image, then by rank in the image.
-        background: (N_dt,) from `match_groups`: FP at every threshold where not ignored; counted once per
-            (area range, maxDets) instead of once per threshold.
-        dt_rank: (N_dt,) 0-based rank of each prediction in its (category, image) group.
+        packed: (N_dt,) from `match_groups`: rank in the (category, image) group, and background predictions
+            (FP at every threshold where not ignored), counted once per (area range, maxDets) instead of once
+            per threshold.
+        class_rank: (N_dt,) each prediction's position in its category's accumulation order (by score, then
+            image, then file order; gaps allowed), or an empty array to sort by score here instead.
         npig: (K, A) number of non-ignored GT. max_dets: (M,) ascending. rec_thrs: (R,).
 
     Returns:
@@ -217,8 +227,23 @@ def accumulate(status, background, dt_rank, dt_score, cat_off, npig, max_dets, r
     recall = -np.ones((T, K, A, M))
     for k in prange(K):
         s0, s1 = cat_off[k], cat_off[k + 1]
-        # one stable sort of -score over (image, rank) order = pycocotools' mergesort over concatenated images
-        order = np.argsort(-dt_score[s0:s1], kind="mergesort") + s0
+        if len(class_rank):
+            # the order precomputed at ingest: scatter rows to their positions, skipping gaps left by filtering
+            top = -1
+            for row in range(s0, s1):
+                top = max(top, class_rank[row])
+            slots = np.full(top + 1, -1, dtype=np.int64)
+            for row in range(s0, s1):
+                slots[class_rank[row]] = row
+            order = np.empty(s1 - s0, dtype=np.int64)
+            n = 0
+            for v in slots:
+                if v >= 0:
+                    order[n] = v
+                    n += 1
+        else:
+            # one stable sort of -score over (image, rank) order = pycocotools' mergesort over concatenated images
+            order = np.argsort(-dt_score[s0:s1], kind="mergesort") + s0
         most = 1
         for a in range(A):
             most = max(most, int(npig[k, a]))
@@ -230,15 +255,16 @@ def accumulate(status, background, dt_rank, dt_score, cat_off, npig, max_dets, r
         fp_bg = np.zeros((A, M))  # background FPs, shared by all thresholds; fp + fp_bg is pycocotools' fp
         for i in range(s1 - s0):
             row = order[i]
-            r = dt_rank[row]
+            p = packed[row]
+            r = p >> 8
             if r >= max_dets[M - 1]:
                 continue
             m0 = 0  # maxDets this prediction counts for: m0 .. M-1 (ascending)
             while r >= max_dets[m0]:
                 m0 += 1
-            if background[row]:
+            if p & 128:
                 for a in range(A):
-                    if status[row, a, 0] == FP:
+                    if (p >> a) & 1:
                         for m in range(m0, M):
                             fp_bg[a, m] += 1.0
                 continue

@@ -428,7 +428,10 @@ def _load_all(con: duckdb.DuckDBPyConnection, gt: Path | None, predictions: list
             return {}
         _raise_dangling(cur, table, "image_id", refs["images"], "image_id", path, "", "image_id")
         _raise_dangling(cur, table, "category_id", refs["categories"], "category_id", path, "", "category_id")
-        return {f"run:{run}": _copy(cur, "predictions", table, stage / f"pred-{run}.parquet")}
+        # class_rank: pycocotools' accumulation order within a category (score, then image, then file order)
+        ranked = (f"(select *, row_number() over (partition by category_id order by score desc, image_id, "
+                  f"pred_id) - 1 as class_rank from {table})")
+        return {f"run:{run}": _copy(cur, "predictions", ranked, stage / f"pred-{run}.parquet")}
 
     def on_cursor(fn, *args):
         cur = con.cursor()

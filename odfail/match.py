@@ -55,7 +55,7 @@ class Matches:
 
 
 GT_COLUMNS = ["gt_id", "file_idx", "image_id", "category_id", "x", "y", "w", "h", "area", "iscrowd"]
-PRED_COLUMNS = ["pred_id", "image_id", "category_id", "x", "y", "w", "h", "score", "area"]
+PRED_COLUMNS = ["pred_id", "image_id", "category_id", "x", "y", "w", "h", "score", "area", "class_rank"]
 
 
 def _column(table, name: str, fill=None) -> np.ndarray:
@@ -80,7 +80,7 @@ def load_inputs(ws: Workspace, run: str, params: Params) -> Inputs:
         raise WorkspaceError(f"run {run!r} has predictions without a bbox (mask-only results); bbox evaluation "
                              "of those needs the box of the decoded mask, which odfail does not compute yet")
     gt = {c: _column(gtt, c) for c in ("gt_id", "file_idx", "image_id", "category_id", "x", "y", "w", "h")}
-    dt = {c: _column(dtt, c) for c in ("pred_id", "image_id", "category_id", "x", "y", "w", "h", "score", "area")}
+    dt = {c: _column(dtt, c) for c in PRED_COLUMNS}
     gt["iscrowd"] = _column(gtt, "iscrowd", False).astype(np.uint8)
     # pycocotools needs `area` on every GT (KeyError otherwise); odfail falls back to the box area.
     area = gtt.column("area")
@@ -163,12 +163,12 @@ def match(inputs: Inputs, params: Params, iou_thrs: np.ndarray) -> Matches:
     lo = np.array([r[0] for r in params.area_ranges.values()], dtype=np.float64)
     hi = np.array([r[1] for r in params.area_ranges.values()], dtype=np.float64)
     max_dets = np.array(params.max_dets, dtype=np.int64)
-    status, dt_match, gt_match, background = _kernels.match_groups(
+    status, dt_match, gt_match, packed = _kernels.match_groups(
         G["x"], G["y"], G["w"], G["h"], G["area"], G["iscrowd"], G["gt_id"],
         D["x"], D["y"], D["w"], D["h"], D["area"], gt_off, dt_off,
         iou_thrs, lo, hi, int(max_dets[-1]), params.all_index, min(len(groups), 64))
 
-    dt_rank = np.arange(len(dt_rows), dtype=np.int64) - np.repeat(dt_off[:-1], np.diff(dt_off))
+    dt_rank = packed >> 8
     n_key = n_cat if params.use_cats else 1
     key_cat = cat_of_row if params.use_cats else np.zeros(len(dt_rows), np.int64)
     cat_off = np.searchsorted(key_cat, np.arange(n_key + 1)).astype(np.int64)
@@ -178,7 +178,9 @@ def match(inputs: Inputs, params: Params, iou_thrs: np.ndarray) -> Matches:
     for a in range(len(lo)):
         keep = (G["iscrowd"] == 0) & (G["area"] >= lo[a]) & (G["area"] <= hi[a])
         npig[:, a] = np.bincount(g_cat_sorted[keep], minlength=n_key)
-    precision, recall = _kernels.accumulate(status, background, dt_rank, D["score"], cat_off, npig, max_dets,
+    # class_rank (from ingest) is the category's accumulation order; class-agnostic order differs: sort instead
+    rank = dt["class_rank"][dt_rows] if params.use_cats else np.zeros(0, np.int64)
+    precision, recall = _kernels.accumulate(status, packed, D["score"], rank, cat_off, npig, max_dets,
                                             params.rec_thrs)
     return Matches(gt_rows, dt_rows, dt_rank, key_cat, status, dt_match, gt_match, npig, precision, recall)
 

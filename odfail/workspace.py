@@ -41,7 +41,7 @@ SCHEMAS: dict[str, str] = {
            "h DOUBLE, area DOUBLE, iscrowd BOOLEAN, segmentation JSON"),
     "runs": "run VARCHAR, source VARCHAR, ingested_at TIMESTAMP, predictions BIGINT",
     "predictions": ("run VARCHAR, pred_id BIGINT, image_id BIGINT, category_id BIGINT, x DOUBLE, y DOUBLE, "
-                    "w DOUBLE, h DOUBLE, score DOUBLE, area DOUBLE, segmentation JSON"),
+                    "w DOUBLE, h DOUBLE, score DOUBLE, area DOUBLE, class_rank BIGINT, segmentation JSON"),
     # written by `odfail evaluate` (odfail.match): the match at each IoU threshold .50, .55, ... .95
     "matches": ("run VARCHAR, pred_id BIGINT, image_id BIGINT, category_id BIGINT, score DOUBLE, rank INTEGER, "
                 + ", ".join(f"gt_{t} BIGINT" for t in range(50, 100, 5)) + ", "

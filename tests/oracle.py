@@ -10,7 +10,7 @@ import numpy as np
 
 
 def pycoco_eval(gt: dict | str, dt: list | str, area_ranges: dict | None = None, max_dets=None, use_cats=True,
-                summarize=True):
+                summarize=True, img_ids=None, cat_ids=None):
     """COCOeval(bbox) with optional params; returns the COCOeval object (eval arrays, stats if summarize)."""
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
@@ -30,6 +30,10 @@ def pycoco_eval(gt: dict | str, dt: list | str, area_ranges: dict | None = None,
         if max_dets is not None:
             E.params.maxDets = list(max_dets)
         E.params.useCats = int(use_cats)
+        if img_ids is not None:
+            E.params.imgIds = list(img_ids)
+        if cat_ids is not None:
+            E.params.catIds = list(cat_ids)
         E.evaluate()
         E.accumulate()
         if summarize:

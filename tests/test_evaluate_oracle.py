@@ -205,6 +205,19 @@ def test_random_custom_area_ranges_equal_pycocotools(tmp_path, case):
     _compare_random(tmp_path, gt, dts, Params(area_ranges=ranges), {"area_ranges": ranges}, stats=False)
 
 
+@_SETTINGS
+@given(case=coco_case(), data=st.data())
+def test_random_image_and_category_subsets_equal_pycocotools(tmp_path, case, data):
+    """Subsets leave gaps in the stored class_rank order and in the groups; results must not change."""
+    gt, dts = case
+    imgs = [i["id"] for i in gt["images"]]
+    cats = [c["id"] for c in gt["categories"]]
+    img_ids = tuple(data.draw(st.lists(st.sampled_from(imgs), min_size=1, unique=True)))
+    cat_ids = tuple(data.draw(st.lists(st.sampled_from(cats), min_size=1, unique=True)))
+    _compare_random(tmp_path, gt, dts, Params(img_ids=img_ids, cat_ids=cat_ids),
+                    {"img_ids": sorted(img_ids), "cat_ids": sorted(cat_ids)})
+
+
 @pytest.mark.slow
 @settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
 @given(case=coco_case(), agnostic=st.booleans())

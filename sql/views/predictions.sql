@@ -1,6 +1,8 @@
 /* Predictions of every run. grain: one row per prediction per run; key: (run, pred_id).
    pred_id is the 1-based position in the results file (pycocotools loadRes numbers them the same way);
-   area = w * h for records with a bbox (loadRes), the mask area otherwise. */
+   area = w * h for records with a bbox (loadRes), the mask area otherwise;
+   class_rank = 0-based rank among the run's predictions of the same category by score (ties: image id,
+   then file order), the order COCO's accumulation walks them in. */
 with source as (
     select * from read_parquet('{workspace}/predictions/*.parquet', union_by_name = true)
 ),
@@ -12,6 +14,7 @@ final as (
         [x, y, w, h] as bbox,
         score,
         area,
+        class_rank,
         segmentation
     from source
 )
