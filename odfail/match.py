@@ -54,44 +54,47 @@ class Matches:
     recall: np.ndarray  # (T, K, A, M)
 
 
-GT_COLUMNS = ["gt_id", "file_idx", "image_id", "category_id", "x", "y", "w", "h", "area", "iscrowd"]
-PRED_COLUMNS = ["pred_id", "image_id", "category_id", "x", "y", "w", "h", "score", "area", "class_rank"]
-
-
-def _column(table, name: str, fill=None) -> np.ndarray:
-    import pyarrow.compute as pc
-
-    col = table.column(name)
-    if fill is not None and col.null_count:
-        col = pc.fill_null(col, fill)
-    return col.to_numpy()
-
-
 def load_inputs(ws: Workspace, run: str, params: Params) -> Inputs:
-    """Read the GT and one run from Parquet (Arrow buffers, no copies where the column has no nulls)."""
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
+    """Read the GT and one run from Parquet into contiguous numpy columns.
+
+    DuckDB scans the Parquet row groups in parallel and hands over whole numpy arrays. (pyarrow would hand
+    over chunks to concatenate, and its first array conversion imports pandas, 0.2 s, whenever it is installed.)
+    """
+    import duckdb
 
     from odfail.errors import WorkspaceError
+    from odfail.workspace import _quote
 
-    gtt = pq.read_table(ws.table_path("gt"), columns=GT_COLUMNS)
-    dtt = pq.read_table(ws.table_path("predictions", run), columns=PRED_COLUMNS)
-    if dtt.column("x").null_count:
+    def scan(table: str, r: str | None = None) -> str:
+        return f"read_parquet({_quote(str(ws.table_path(table, r)))})"
+
+    con = duckdb.connect()
+    try:
+        # pycocotools needs `area` on every GT (KeyError otherwise); odfail falls back to the box area.
+        gt = con.sql(f"""select gt_id, file_idx, image_id, category_id, x, y, w, h,
+                                coalesce(area, w * h) as area, coalesce(iscrowd, false)::UTINYINT as iscrowd,
+                                area is null as area_missing
+                         from {scan('gt')}""").fetchnumpy()
+        dt = con.sql(f"""select pred_id, image_id, category_id, x, y, w, h, score, area, class_rank,
+                                x is null as no_box
+                         from {scan('predictions', run)}""").fetchnumpy()
+        img_ids = con.sql(f"select distinct image_id from {scan('images')} order by 1").fetchnumpy()["image_id"]
+        cat_ids = con.sql(f"select distinct category_id from {scan('categories')} order by 1"
+                          ).fetchnumpy()["category_id"]
+    finally:
+        con.close()
+    if dt.pop("no_box").any():
         raise WorkspaceError(f"run {run!r} has predictions without a bbox (mask-only results); bbox evaluation "
                              "of those needs the box of the decoded mask, which odfail does not compute yet")
-    gt = {c: _column(gtt, c) for c in ("gt_id", "file_idx", "image_id", "category_id", "x", "y", "w", "h")}
-    dt = {c: _column(dtt, c) for c in PRED_COLUMNS}
-    gt["iscrowd"] = _column(gtt, "iscrowd", False).astype(np.uint8)
-    # pycocotools needs `area` on every GT (KeyError otherwise); odfail falls back to the box area.
-    area = gtt.column("area")
-    gt["area"] = pc.if_else(pc.is_null(area), pc.multiply(gtt.column("w"), gtt.column("h")), area).to_numpy()
-    img_ids = np.unique(pq.read_table(ws.table_path("images"), columns=["image_id"]).column(0).to_numpy())
-    cat_ids = np.unique(pq.read_table(ws.table_path("categories"), columns=["category_id"]).column(0).to_numpy())
+    gt = {k: np.ascontiguousarray(v) for k, v in gt.items()}
+    dt = {k: np.ascontiguousarray(v) for k, v in dt.items()}
+    filled = int(gt.pop("area_missing").sum())
     if params.img_ids is not None:
-        img_ids = np.unique(np.asarray(params.img_ids, dtype=np.int64))
+        img_ids = params.img_ids
     if params.cat_ids is not None:
-        cat_ids = np.unique(np.asarray(params.cat_ids, dtype=np.int64))
-    return Inputs(img_ids, cat_ids, gt, dt, int(area.null_count))
+        cat_ids = params.cat_ids
+    return Inputs(np.unique(np.asarray(img_ids, dtype=np.int64)), np.unique(np.asarray(cat_ids, dtype=np.int64)),
+                  gt, dt, filled)
 
 
 def _index(ids: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -202,68 +205,66 @@ def image_facts(inputs: Inputs, m: Matches, max_det: int) -> dict[str, np.ndarra
         dt["x"], dt["y"], dt["w"], dt["h"], d_img, dt["category_id"], keep, len(all_ids))
 
     def ids(rows: np.ndarray, table: np.ndarray) -> np.ndarray:
-        out = np.full(len(rows), -1, dtype=np.int64)
-        hit = rows >= 0
-        out[hit] = table[rows[hit]]
-        return out
+        """Rows (-1 = none) -> ids; where there is none the value is meaningless, see the has_* masks."""
+        return table[np.maximum(rows, 0)] if len(table) else np.zeros(len(rows), dtype=np.int64)
 
-    return {"iou_same": iou_same, "gt_same": ids(gt_same, gt["gt_id"]),
-            "iou_other": iou_other, "gt_other": ids(gt_other, gt["gt_id"]),
+    return {"iou_same": iou_same, "gt_same": ids(gt_same, gt["gt_id"]), "has_same": gt_same >= 0,
+            "iou_other": iou_other, "gt_other": ids(gt_other, gt["gt_id"]), "has_other": gt_other >= 0,
             "category_other": ids(gt_other, gt["category_id"]), "iou_crowd": iou_crowd,
-            "gt_iou": gt_iou, "gt_best": ids(gt_best, dt["pred_id"])}
-
-
-def _constant(value: str, n: int):
-    """A string column holding one value: a dictionary array costs one int32 per row."""
-    import pyarrow as pa
-
-    return pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, dtype=np.int32)), pa.array([value]))
+            "gt_iou": gt_iou, "gt_best": ids(gt_best, dt["pred_id"]), "has_best": gt_best >= 0}
 
 
 def write_match_tables(ws: Workspace, run: str, inputs: Inputs, m: Matches, facts: dict[str, np.ndarray],
                        n_thr: int = 10) -> None:
     """Write matches/<run>.parquet and gt_matches/<run>.parquet: COCO's ten thresholds at area "all", one flat
-    nullable column per threshold (gt_50 ... gt_95, pred_50 ... pred_95); the views assemble them into lists."""
+    nullable column per threshold (gt_50 ... gt_95, pred_50 ... pred_95); the views assemble them into lists.
+    DuckDB reads the numpy arrays in place and writes Parquet on both cores."""
     import os
 
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+    import duckdb
 
     from odfail import _kernels
+    from odfail.workspace import _quote
 
     gt, dt = inputs.gt, inputs.dt
-    n_dt, n_gt = len(dt["pred_id"]), len(gt["gt_id"])
-
-    def per_threshold(prefix: str, grouped: np.ndarray, rows: np.ndarray, n: int, ids: np.ndarray) -> dict:
-        """(rows, T) grouped matches (-1 = none) -> one nullable id column per threshold, in stored order."""
-        out, valid = _kernels.ids_by_threshold(grouped[:, :n_thr], rows, n, ids)
-        return {f"{prefix}_{50 + 5 * t}": pa.array(out[t], mask=~valid[t]) for t in range(n_thr)}
-
-    nullable = lambda v: pa.array(v, mask=v < 0)  # noqa: E731
-    rank = np.full(n_dt, -1, dtype=np.int32)
+    n_dt = len(dt["pred_id"])
+    rank = np.full(n_dt, -1, dtype=np.int64)
     rank[m.dt_rows] = m.dt_rank
-    matches = pa.table({
-        "run": _constant(run, n_dt), "pred_id": dt["pred_id"], "image_id": dt["image_id"],
-        "category_id": dt["category_id"], "score": dt["score"], "rank": nullable(rank),
-        **per_threshold("gt", m.dt_match, m.dt_rows, n_dt, gt["gt_id"][m.gt_rows]),
-        "iou_same": facts["iou_same"], "gt_same": nullable(facts["gt_same"]),
-        "iou_other": facts["iou_other"], "gt_other": nullable(facts["gt_other"]),
-        "category_other": nullable(facts["category_other"]), "iou_crowd": facts["iou_crowd"],
-    })
-    gt_matches = pa.table({
-        "run": _constant(run, n_gt), "gt_id": gt["gt_id"], "image_id": gt["image_id"],
-        "category_id": gt["category_id"], "ignored": gt["iscrowd"].astype(bool),
-        **per_threshold("pred", m.gt_match, m.gt_rows, n_gt, dt["pred_id"][m.dt_rows]),
-        "iou_best": facts["gt_iou"], "pred_best": nullable(facts["gt_best"]),
-    })
-    def write(name: str, table: pa.Table) -> None:
-        target = ws.table_path(name, run)
-        tmp = target.with_suffix(".parquet.tmp")
-        # dictionary-encoding high-cardinality ids and IoUs triples the write time for nothing
-        pq.write_table(table, tmp, compression="snappy", use_dictionary=["run"])
-        os.replace(tmp, target)
-
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(2) as pool:  # pyarrow writes without the GIL
-        list(pool.map(write, ("matches", "gt_matches"), (matches, gt_matches)))
+    d_ids, d_ok = _kernels.ids_by_threshold(m.dt_match[:, :n_thr], m.dt_rows, n_dt, gt["gt_id"][m.gt_rows])
+    g_ids, g_ok = _kernels.ids_by_threshold(m.gt_match[:, :n_thr], m.gt_rows, len(gt["gt_id"]),
+                                            dt["pred_id"][m.dt_rows])
+    thr = [50 + 5 * t for t in range(n_thr)]
+    matches = {"pred_id": dt["pred_id"], "image_id": dt["image_id"], "category_id": dt["category_id"],
+               "score": dt["score"], "rank": rank,
+               **{k: facts[k] for k in ("iou_same", "gt_same", "has_same", "iou_other", "gt_other", "has_other",
+                                        "category_other", "iou_crowd")},
+               **{f"gt_{t}": d_ids[i] for i, t in enumerate(thr)}, **{f"ok_{t}": d_ok[i] for i, t in enumerate(thr)}}
+    gt_matches = {"gt_id": gt["gt_id"], "image_id": gt["image_id"], "category_id": gt["category_id"],
+                  "iscrowd": gt["iscrowd"], "iou_best": facts["gt_iou"], "pred_best": facts["gt_best"],
+                  "has_best": facts["has_best"],
+                  **{f"pred_{t}": g_ids[i] for i, t in enumerate(thr)},
+                  **{f"ok_{t}": g_ok[i] for i, t in enumerate(thr)}}
+    # -1 marks "none" in row-derived columns (ids and ranks are looked up from rows, never -1 themselves)
+    queries = {
+        "matches": f"""select $run as run, pred_id, image_id, category_id, score, nullif(rank, -1)::INTEGER as rank,
+                   {", ".join(f"case when ok_{t} then gt_{t} end as gt_{t}" for t in thr)},
+                   iou_same, case when has_same then gt_same end as gt_same,
+                   iou_other, case when has_other then gt_other end as gt_other,
+                   case when has_other then category_other end as category_other, iou_crowd
+            from src""",
+        "gt_matches": f"""select $run as run, gt_id, image_id, category_id, iscrowd::BOOLEAN as ignored,
+                   {", ".join(f"case when ok_{t} then pred_{t} end as pred_{t}" for t in thr)},
+                   iou_best, case when has_best then pred_best end as pred_best
+            from src""",
+    }
+    con = duckdb.connect()
+    try:
+        for name, columns in (("matches", matches), ("gt_matches", gt_matches)):
+            target = ws.table_path(name, run)
+            tmp = target.with_suffix(".parquet.tmp")
+            con.register("src", columns)
+            con.execute(f"copy ({queries[name]}) to {_quote(str(tmp))} (format parquet)", {"run": run})
+            con.unregister("src")
+            os.replace(tmp, target)
+    finally:
+        con.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import typer
@@ -25,7 +26,15 @@ def main() -> None:
     from odfail.errors import InputError, WorkspaceError
 
     try:
-        app()
+        app()  # typer's standalone mode prints usage errors itself and raises SystemExit
+        code = 0
     except (InputError, WorkspaceError) as e:
         print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
+        code = 2
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    # Every file and connection is closed by now; skipping interpreter teardown (numba, LLVM and DuckDB
+    # unload for ~0.3 s) is the difference between a snappy command and a sluggish one.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
