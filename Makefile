@@ -21,7 +21,7 @@ demo: setup ## generate a COCO-like sample, ingest it, evaluate it COCO-exactly 
 	$(ODFAIL) synth $(DEMO)/data --images 500 --seed 0
 	$(ODFAIL) ingest -w $(DEMO)/ws --gt $(DEMO)/data/gt.json --pred $(DEMO)/data/predictions.json --run demo
 	$(ODFAIL) info -w $(DEMO)/ws
-	$(ODFAIL) evaluate -w $(DEMO)/ws --run demo --per-class
+	$(ODFAIL) evaluate -w $(DEMO)/ws --run demo --score 0.5 --per-class
 
 test: setup ## run the test suite (oracle tests against pycocotools on ../shared/data included)
 	$(PY) -m pytest

@@ -33,6 +33,8 @@ if TYPE_CHECKING:  # heavy imports stay off the CLI start-up path
     import polars as pl
 
 CATALOG = "catalog.duckdb"
+# Bumped whenever the stored tables change shape; a workspace of another format is refused with a clear message.
+FORMAT = "2"
 # Column lists of every stored table; the single source of truth for empty files and for the README.
 SCHEMAS: dict[str, str] = {
     "images": "image_id BIGINT, file_name VARCHAR, width INTEGER, height INTEGER",
@@ -130,8 +132,14 @@ class Workspace:
                 raise WorkspaceError(f"{self.path} is not an odfail workspace (no {CATALOG}); "
                                      "create one with `odfail ingest -w DIR --gt GT.json`")
             self._init_empty(build_catalog)
-        elif self._catalog_path_stale():
-            self.rebuild_catalog()
+        else:
+            marker = self.path / ".odfail_format"
+            found = marker.read_text().strip() if marker.exists() else "1"
+            if found != FORMAT:
+                raise WorkspaceError(f"{self.path} was written by another odfail version (workspace format {found}, "
+                                     f"this odfail reads {FORMAT}); ingest the files into a new workspace")
+            if self._catalog_path_stale():
+                self.rebuild_catalog()
 
     # ---- layout ----
     def table_path(self, table: str, run: str | None = None) -> Path:
@@ -242,6 +250,7 @@ class Workspace:
         import duckdb
 
         self.path.mkdir(parents=True, exist_ok=True)
+        (self.path / ".odfail_format").write_text(FORMAT)
         con = duckdb.connect()
         for table in SCHEMAS:
             target = self.table_path(table)

@@ -236,3 +236,10 @@ def test_cli_sql_formats(tmp_path, tiny_gt, tiny_preds):
     assert res.returncode == 2 and res.stderr.startswith("error: SQL error")
     res = odfail_cli("info", "-w", tmp_path / "ws", "--format", "json")
     assert json.loads(res.stdout)["runs"][0] == {"run": "p", "predictions": 3, "source": str(tmp_path / "p.json")}
+
+
+def test_workspace_of_another_format_is_refused_clearly(tmp_path, tiny_gt):
+    ingest(tmp_path / "ws", gt=write_json(tmp_path / "gt.json", tiny_gt))
+    (tmp_path / "ws" / ".odfail_format").write_text("1")
+    res = odfail_cli("info", "-w", tmp_path / "ws")
+    assert res.returncode == 2 and "workspace format 1" in res.stderr and "Traceback" not in res.stderr

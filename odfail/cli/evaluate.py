@@ -81,5 +81,5 @@ def _print_per_class(workspace, result) -> None:
     df = result.to_polars().join(names, on="category_id", how="left").sort("ap", descending=True)
     df = df.select("category_id", "name", "gt", "ap", "ap_at_iou", "ar_at_iou", "tp", "fp", "fn", "precision",
                    "recall", "f1")
-    with pl.Config(tbl_rows=-1, float_precision=3, tbl_hide_dataframe_shape=True):
+    with pl.Config(tbl_rows=-1, tbl_cols=-1, tbl_width_chars=250, float_precision=3, tbl_hide_dataframe_shape=True):
         typer.echo(str(df))
