@@ -369,17 +369,24 @@ def image_facts(gx, gy, gw, gh, g_img, g_cat, gt_crowd, dx, dy, dw, dh, d_img, d
 
 
 @njit(**_JIT)
-def ids_by_threshold(grouped, rows, n, ids):
-    """(R, T) grouped matches (row into ``ids``, -1 = none) of rows ``rows`` -> (T, n) ids in stored order and a
-    (T, n) validity mask; one pass instead of T fancy-indexing passes."""
-    R, T = grouped.shape
-    out = np.zeros((T, n), dtype=np.int64)
-    valid = np.zeros((T, n), dtype=np.bool_)
+def match_pairs(dt_match, dt_rows, gt_rows, dt_ids, gt_ids, iou_thrs):
+    """Every (prediction id, GT id, IoU threshold) that matched, from (R, T) grouped matches (-1 = none)."""
+    R, T = dt_match.shape
+    n = 0
     for i in range(R):
-        r = rows[i]
         for t in range(T):
-            g = grouped[i, t]
+            if dt_match[i, t] >= 0:
+                n += 1
+    pred = np.empty(n, dtype=np.int64)
+    gt = np.empty(n, dtype=np.int64)
+    thr = np.empty(n)
+    k = 0
+    for i in range(R):
+        for t in range(T):
+            g = dt_match[i, t]
             if g >= 0:
-                out[t, r] = ids[g]
-                valid[t, r] = True
-    return out, valid
+                pred[k] = dt_ids[dt_rows[i]]
+                gt[k] = gt_ids[gt_rows[g]]
+                thr[k] = iou_thrs[t]
+                k += 1
+    return pred, gt, thr

@@ -213,7 +213,7 @@ def evaluate(workspace: Workspace | str, run: str, params: Params | None = None,
         notes.append(f"{inputs.gt_area_filled:,} GT without area: used the box area w*h (pycocotools would fail)")
     if write_matches:
         facts = M.image_facts(inputs, m, params.max_dets[-1])
-        M.write_match_tables(ws, run, inputs, m, facts)
+        M.write_match_tables(ws, run, inputs, m, facts, IOU_THRS)
     return EvalResult(run, iou_type, params, IOU_THRS, inputs.cat_ids if params.use_cats else np.array([-1]),
                       precision, recall, stats, at_iou, per_class, notes, time.perf_counter() - t0)
 

@@ -215,9 +215,9 @@ def image_facts(inputs: Inputs, m: Matches, max_det: int) -> dict[str, np.ndarra
 
 
 def write_match_tables(ws: Workspace, run: str, inputs: Inputs, m: Matches, facts: dict[str, np.ndarray],
-                       n_thr: int = 10) -> None:
-    """Write matches/<run>.parquet and gt_matches/<run>.parquet: COCO's ten thresholds at area "all", one flat
-    nullable column per threshold (gt_50 ... gt_95, pred_50 ... pred_95); the views assemble them into lists.
+                       iou_thrs: np.ndarray) -> None:
+    """Write matches/, gt_matches/ (per prediction and per GT facts) and match_pairs/ (every COCO match at area
+    "all": prediction, GT, threshold; sparse, since most predictions match nothing) for one run.
     DuckDB reads the numpy arrays in place and writes Parquet on both cores."""
     import os
 
@@ -227,44 +227,39 @@ def write_match_tables(ws: Workspace, run: str, inputs: Inputs, m: Matches, fact
     from odfail.workspace import _quote
 
     gt, dt = inputs.gt, inputs.dt
-    n_dt = len(dt["pred_id"])
-    rank = np.full(n_dt, -1, dtype=np.int64)
+    rank = np.full(len(dt["pred_id"]), -1, dtype=np.int64)
     rank[m.dt_rows] = m.dt_rank
-    d_ids, d_ok = _kernels.ids_by_threshold(m.dt_match[:, :n_thr], m.dt_rows, n_dt, gt["gt_id"][m.gt_rows])
-    g_ids, g_ok = _kernels.ids_by_threshold(m.gt_match[:, :n_thr], m.gt_rows, len(gt["gt_id"]),
-                                            dt["pred_id"][m.dt_rows])
-    thr = [50 + 5 * t for t in range(n_thr)]
-    matches = {"pred_id": dt["pred_id"], "image_id": dt["image_id"], "category_id": dt["category_id"],
-               "score": dt["score"], "rank": rank,
-               **{k: facts[k] for k in ("iou_same", "gt_same", "has_same", "iou_other", "gt_other", "has_other",
-                                        "category_other", "iou_crowd")},
-               **{f"gt_{t}": d_ids[i] for i, t in enumerate(thr)}, **{f"ok_{t}": d_ok[i] for i, t in enumerate(thr)}}
-    gt_matches = {"gt_id": gt["gt_id"], "image_id": gt["image_id"], "category_id": gt["category_id"],
-                  "iscrowd": gt["iscrowd"], "iou_best": facts["gt_iou"], "pred_best": facts["gt_best"],
-                  "has_best": facts["has_best"],
-                  **{f"pred_{t}": g_ids[i] for i, t in enumerate(thr)},
-                  **{f"ok_{t}": g_ok[i] for i, t in enumerate(thr)}}
-    # -1 marks "none" in row-derived columns (ids and ranks are looked up from rows, never -1 themselves)
-    queries = {
-        "matches": f"""select $run as run, pred_id, image_id, category_id, score, nullif(rank, -1)::INTEGER as rank,
-                   {", ".join(f"case when ok_{t} then gt_{t} end as gt_{t}" for t in thr)},
-                   iou_same, case when has_same then gt_same end as gt_same,
-                   iou_other, case when has_other then gt_other end as gt_other,
-                   case when has_other then category_other end as category_other, iou_crowd
-            from src""",
-        "gt_matches": f"""select $run as run, gt_id, image_id, category_id, iscrowd::BOOLEAN as ignored,
-                   {", ".join(f"case when ok_{t} then pred_{t} end as pred_{t}" for t in thr)},
-                   iou_best, case when has_best then pred_best end as pred_best
-            from src""",
+    # only COCO's thresholds are stored, never an extra headline threshold appended after them
+    pair_pred, pair_gt, pair_thr = _kernels.match_pairs(m.dt_match[:, : len(iou_thrs)], m.dt_rows, m.gt_rows,
+                                                        dt["pred_id"], gt["gt_id"], iou_thrs)
+    tables = {
+        "matches": ({"pred_id": dt["pred_id"], "image_id": dt["image_id"], "category_id": dt["category_id"],
+                     "score": dt["score"], "rank": rank,
+                     **{k: facts[k] for k in ("iou_same", "gt_same", "has_same", "iou_other", "gt_other",
+                                              "has_other", "category_other", "iou_crowd")}},
+                    """select $run as run, pred_id, image_id, category_id, score, nullif(rank, -1)::INTEGER as rank,
+                              iou_same, case when has_same then gt_same end as gt_same,
+                              iou_other, case when has_other then gt_other end as gt_other,
+                              case when has_other then category_other end as category_other, iou_crowd
+                       from src"""),
+        "gt_matches": ({"gt_id": gt["gt_id"], "image_id": gt["image_id"], "category_id": gt["category_id"],
+                        "iscrowd": gt["iscrowd"], "iou_best": facts["gt_iou"], "pred_best": facts["gt_best"],
+                        "has_best": facts["has_best"]},
+                       """select $run as run, gt_id, image_id, category_id, iscrowd::BOOLEAN as ignored, iou_best,
+                                 case when has_best then pred_best end as pred_best
+                          from src"""),
+        "match_pairs": ({"pred_id": pair_pred, "gt_id": pair_gt, "iou_threshold": pair_thr},
+                        "select $run as run, pred_id, gt_id, round(iou_threshold, 2) as iou_threshold from src"),
     }
     con = duckdb.connect()
     try:
-        for name, columns in (("matches", matches), ("gt_matches", gt_matches)):
+        for name, (columns, query) in tables.items():
             target = ws.table_path(name, run)
             tmp = target.with_suffix(".parquet.tmp")
             con.register("src", columns)
-            con.execute(f"copy ({queries[name]}) to {_quote(str(tmp))} (format parquet)", {"run": run})
+            con.execute(f"copy ({query}) to {_quote(str(tmp))} (format parquet)", {"run": run})
             con.unregister("src")
             os.replace(tmp, target)
     finally:
         con.close()
+

@@ -10,6 +10,7 @@ A workspace is a directory::
     WS/predictions/<run>.parquet one file per run
     WS/matches/<run>.parquet     per-prediction match facts, written by `odfail evaluate`
     WS/gt_matches/<run>.parquet  per-GT match facts, written by `odfail evaluate`
+    WS/match_pairs/<run>.parquet (prediction, GT, IoU threshold) of every COCO match, written by `odfail evaluate`
 
 Views read the Parquet files by absolute path (DuckDB resolves relative paths against the process's working
 directory, not the catalog's), so the catalog is rebuilt whenever odfail opens a workspace that has moved.
@@ -34,7 +35,7 @@ if TYPE_CHECKING:  # heavy imports stay off the CLI start-up path
 
 CATALOG = "catalog.duckdb"
 # Bumped whenever the stored tables change shape; a workspace of another format is refused with a clear message.
-FORMAT = "2"
+FORMAT = "3"
 # Column lists of every stored table; the single source of truth for empty files and for the README.
 SCHEMAS: dict[str, str] = {
     "images": "image_id BIGINT, file_name VARCHAR, width INTEGER, height INTEGER",
@@ -44,17 +45,16 @@ SCHEMAS: dict[str, str] = {
     "runs": "run VARCHAR, source VARCHAR, ingested_at TIMESTAMP, predictions BIGINT",
     "predictions": ("run VARCHAR, pred_id BIGINT, image_id BIGINT, category_id BIGINT, x DOUBLE, y DOUBLE, "
                     "w DOUBLE, h DOUBLE, score DOUBLE, area DOUBLE, class_rank BIGINT, segmentation JSON"),
-    # written by `odfail evaluate` (odfail.match): the match at each IoU threshold .50, .55, ... .95
+    # written by `odfail evaluate` (odfail.match); the views pivot match_pairs into per-threshold columns
     "matches": ("run VARCHAR, pred_id BIGINT, image_id BIGINT, category_id BIGINT, score DOUBLE, rank INTEGER, "
-                + ", ".join(f"gt_{t} BIGINT" for t in range(50, 100, 5)) + ", "
                 "iou_same DOUBLE, gt_same BIGINT, iou_other DOUBLE, gt_other BIGINT, category_other BIGINT, "
                 "iou_crowd DOUBLE"),
     "gt_matches": ("run VARCHAR, gt_id BIGINT, image_id BIGINT, category_id BIGINT, ignored BOOLEAN, "
-                   + ", ".join(f"pred_{t} BIGINT" for t in range(50, 100, 5)) + ", "
                    "iou_best DOUBLE, pred_best BIGINT"),
+    "match_pairs": "run VARCHAR, pred_id BIGINT, gt_id BIGINT, iou_threshold DOUBLE",
 }
 # Tables stored one file per run, in a folder of that name.
-PER_RUN = ("predictions", "matches", "gt_matches")
+PER_RUN = ("predictions", "matches", "gt_matches", "match_pairs")
 RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
