@@ -243,3 +243,25 @@ def test_workspace_of_another_format_is_refused_clearly(tmp_path, tiny_gt):
     (tmp_path / "ws" / ".odfail_format").write_text("1")
     res = odfail_cli("info", "-w", tmp_path / "ws")
     assert res.returncode == 2 and "workspace format 1" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_new_gt_drops_stale_match_tables_and_refuses_runs_it_does_not_fit(tmp_path, tiny_gt, tiny_preds):
+    """Re-ingesting GT keeps the runs (re-checked against it) but drops their match tables, which described the
+    old GT; a GT that lacks an image a run uses is refused, naming the run, and changes nothing."""
+    from odfail.evaluate import evaluate
+
+    gt = write_json(tmp_path / "gt.json", tiny_gt)
+    ingest(tmp_path / "ws", gt=gt, predictions=[(write_json(tmp_path / "p.json", tiny_preds), "r")])
+    evaluate(tmp_path / "ws", "r")
+    ws = Workspace(tmp_path / "ws")
+    assert ws.sql("select count(*) n from matches")["n"][0] == 3
+    ingest(tmp_path / "ws", gt=gt)
+    assert ws.sql("select count(*) n from matches")["n"][0] == 0
+    assert ws.sql("select count(*) n from match_pairs")["n"][0] == 0
+    assert ws.sql("select count(*) n from predictions")["n"][0] == 3
+    before = _tree_digest(tmp_path / "ws")
+    smaller = {**tiny_gt, "images": tiny_gt["images"][:1],
+               "annotations": [a for a in tiny_gt["annotations"] if a["image_id"] == 1]}
+    with pytest.raises(InputError, match="run 'r' has predictions for image_id 2"):
+        ingest(tmp_path / "ws", gt=write_json(tmp_path / "small.json", smaller))
+    assert _tree_digest(tmp_path / "ws") == before
