@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -181,7 +182,7 @@ def coco_stats(precision, recall, params: Params, iou_thrs=IOU_THRS) -> dict[str
 
 
 def evaluate(workspace: Workspace | str, run: str, params: Params | None = None, iou_type: str = "bbox",
-             write_matches: bool = True) -> EvalResult:
+             write_matches: bool = True, on_step: Callable[[str], None] | None = None) -> EvalResult:
     """Evaluate one run of a workspace COCO-exactly and (by default) store its match tables.
 
     Example:
@@ -199,7 +200,10 @@ def evaluate(workspace: Workspace | str, run: str, params: Params | None = None,
     ws = workspace if isinstance(workspace, Workspace) else Workspace(workspace)
     ws.require_run(run)
     params = params or Params()
+    step = on_step or (lambda message: None)
+    step("loading")
     inputs = M.load_inputs(ws, run, params)
+    step(f"matching {len(inputs.dt['pred_id']):,} predictions (first run on a machine compiles the kernels)")
     # The headline IoU joins COCO's ten thresholds if it is not one of them (it is then left out of COCO's stats).
     extra = not np.any(IOU_THRS == params.iou)
     thrs = np.append(IOU_THRS, params.iou) if extra else IOU_THRS
@@ -212,8 +216,10 @@ def evaluate(workspace: Workspace | str, run: str, params: Params | None = None,
     if inputs.gt_area_filled:
         notes.append(f"{inputs.gt_area_filled:,} GT without area: used the box area w*h (pycocotools would fail)")
     if write_matches:
+        step("writing match tables")
         facts = M.image_facts(inputs, m, params.max_dets[-1])
         M.write_match_tables(ws, run, inputs, m, facts, IOU_THRS)
+    step("done")
     return EvalResult(run, iou_type, params, IOU_THRS, inputs.cat_ids if params.use_cats else np.array([-1]),
                       precision, recall, stats, at_iou, per_class, notes, time.perf_counter() - t0)
 

@@ -26,6 +26,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -451,13 +452,15 @@ def _load_all(con: duckdb.DuckDBPyConnection, gt: Path | None, predictions: list
 
 
 def ingest(workspace: str | os.PathLike, gt: str | os.PathLike | None = None,
-           predictions: list[tuple[str | os.PathLike, str]] | None = None) -> IngestSummary:
+           predictions: list[tuple[str | os.PathLike, str]] | None = None,
+           on_step: Callable[[str], None] | None = None) -> IngestSummary:
     """Validate COCO files and store them in a workspace, all or nothing.
 
     Args:
         workspace: the workspace directory; created when GT is given and it does not exist.
         gt: a COCO instances file (images, categories, annotations).
         predictions: (results file, run name) pairs; a run that exists is replaced.
+        on_step: called with a short description of each step (for progress display).
 
     Raises:
         InputError: bad input; the workspace is left exactly as it was.
@@ -488,7 +491,10 @@ def ingest(workspace: str | os.PathLike, gt: str | os.PathLike | None = None,
     try:
         con.execute("set preserve_insertion_order = true")
         gt = Path(gt) if gt is not None else None
+        step = on_step or (lambda message: None)
+        step("parsing and checking " + ", ".join(p.name for p in ([gt] if gt else []) + [p for p, _ in predictions]))
         counts = _load_all(con, gt, predictions, stage, ws_path)
+        step("storing")
         if gt is not None:
             for table in ("images", "categories", "gt"):
                 staged[ws_path / f"{table}.parquet"] = stage / f"{table}.parquet"
@@ -523,6 +529,7 @@ def ingest(workspace: str | os.PathLike, gt: str | os.PathLike | None = None,
         if gt is not None:
             (ws_path / ".has_gt").touch()
         ws.swap_in(staged)
+        step("done")
     finally:
         if con is not None:
             con.close()

@@ -21,6 +21,21 @@ for module in (ingest, query, synth, evaluate):
     module.register(app)
 
 
+def progress(prefix: str):
+    """A step printer for long commands: one updating line on stderr when it is a terminal, else nothing."""
+    if not sys.stderr.isatty():
+        return None
+    import time
+
+    t0 = time.perf_counter()
+
+    def step(message: str) -> None:
+        end = "\n" if message == "done" else ""
+        print(f"\r\033[K{prefix}: {message} ({time.perf_counter() - t0:.1f}s)", end=end, file=sys.stderr, flush=True)
+
+    return step
+
+
 def main() -> None:
     """Entry point: bad input and workspace problems print one line and exit 2, never a traceback."""
     from odfail.errors import InputError, WorkspaceError

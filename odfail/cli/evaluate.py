@@ -63,7 +63,10 @@ def evaluate(
         raise typer.BadParameter(f"--max-dets {max_dets!r}: expected integers like 1,10,100") from None
     params = Params(area_ranges=_area_ranges(area_range) if area_range else dict(DEFAULT_AREAS), max_dets=md,
                     use_cats=not class_agnostic, iou=iou, score=score)
-    result = run_evaluate(workspace, run, params, iou_type=iou_type, write_matches=not no_write)
+    from odfail.cli import progress
+
+    result = run_evaluate(workspace, run, params, iou_type=iou_type, write_matches=not no_write,
+                          on_step=progress("evaluate"))
     if format is Format.json:
         typer.echo(result.to_json())
         return

@@ -29,6 +29,7 @@ def ingest(
     Bad input stops with exit code 2 and one line naming the file, the record and the field; the workspace
     is then exactly as it was.
     """
+    from odfail.cli import progress
     from odfail.ingest import ingest as run_ingest
 
     pred = pred or []
@@ -38,5 +39,5 @@ def ingest(
     runs = run + [p.stem for p in pred[len(run):]]
     if gt is None and not pred:
         raise typer.BadParameter("give --gt and/or --pred")
-    summary = run_ingest(workspace, gt=gt, predictions=list(zip(pred, runs)))
+    summary = run_ingest(workspace, gt=gt, predictions=list(zip(pred, runs)), on_step=progress("ingest"))
     typer.echo(str(summary))
