@@ -74,7 +74,8 @@ def match_groups(gx, gy, gw, gh, gt_area, gt_crowd, gt_id, dx, dy, dw, dh, dt_ar
         n_chunks: groups are split into this many contiguous chunks, run in parallel, each with its own scratch.
 
     Returns:
-        status: (N_dt, A, T) int8 IGNORED / TP / FP (predictions past max_det in their group stay IGNORED);
+        status: (N_dt, A, T) int8 IGNORED / TP / FP (predictions past max_det in their group stay IGNORED, and
+            so do background predictions, which ``packed`` describes instead);
         dt_match: (N_dt, T) int32 GT row matched at area ``all_area``, -1 if none;
         gt_match: (N_gt, T) int32 prediction row that matched the GT at area ``all_area``, -1 if none;
         packed: (N_dt,) int64 = rank << 8 | background << 7 | fp_mask, one read per prediction for `accumulate`:
@@ -101,6 +102,7 @@ def match_groups(gx, gy, gw, gh, gt_area, gt_crowd, gt_id, dx, dy, dw, dh, dt_ar
             most_g = max(most_g, gt_off[g + 1] - gt_off[g])
         ious = np.empty((most_d, most_g))
         best_iou = np.empty(most_d)
+        live = np.empty(most_d, dtype=np.int64)  # the group's non-background predictions, in score order
         order = np.empty(most_g, dtype=np.int64)
         ig = np.empty(most_g, dtype=np.bool_)
         matched = np.empty(most_g, dtype=np.bool_)
@@ -122,21 +124,24 @@ def match_groups(gx, gy, gw, gh, gt_area, gt_crowd, gt_id, dx, dy, dw, dh, dt_ar
                     ious[d, j] = v
                     top = max(top, v)
                 best_iou[d] = top
-            n_bg = 0
+            n_live = 0
             for d in range(D):
-                if best_iou[d] < lowest_bar:
+                if best_iou[d] >= lowest_bar:
+                    live[n_live] = d
+                    n_live += 1
+                else:
                     row = d0 + d
-                    n_bg += 1
-                    mask = 0
-                    for a in range(A):
-                        v = FP if area_lo[a] <= dt_area[row] <= area_hi[a] else IGNORED
-                        if v == FP:
-                            mask |= 1 << a
-                        for t in range(T):
-                            status[row, a, t] = v
                     if A <= 7:
+                        # status stays IGNORED: readers take background predictions from the packed word
+                        mask = 0
+                        for a in range(A):
+                            if area_lo[a] <= dt_area[row] <= area_hi[a]:
+                                mask |= 1 << a
                         packed[row] |= 128 | mask
-            if n_bg == D:
+                    else:
+                        live[n_live] = d  # too many area ranges to pack: take the ordinary path
+                        n_live += 1
+            if n_live == 0:
                 continue
             for a in range(A):
                 # evaluateImg: a GT is ignored if crowd or its area is outside [lo, hi] (both ends inclusive)
@@ -155,9 +160,9 @@ def match_groups(gx, gy, gw, gh, gt_area, gt_crowd, gt_id, dx, dy, dw, dh, dt_ar
                         k += 1
                 for t in range(T):
                     matched[:G] = False
-                    for d in range(D):
-                        if best_iou[d] < lowest_bar:
-                            continue  # background: status already set, and it cannot take a GT from anyone
+                    # background predictions are settled above, and cannot take a GT from anyone
+                    for li in range(n_live):
+                        d = live[li]
                         # the bar starts at the threshold, capped below 1 so that IoU == 1 can match
                         best = min(iou_thrs[t], 1 - 1e-10)
                         m = -1
@@ -227,23 +232,24 @@ def accumulate(status, packed, dt_score, class_rank, cat_off, npig, max_dets, re
     recall = -np.ones((T, K, A, M))
     for k in prange(K):
         s0, s1 = cat_off[k], cat_off[k + 1]
-        if len(class_rank):
-            # the order precomputed at ingest: scatter rows to their positions, skipping gaps left by filtering
+        # Each prediction's packed word and row, laid out in accumulation order, so that the main loop reads
+        # memory sequentially; -1 marks gaps that image or category subsets leave in class_rank.
+        if len(class_rank):  # the order precomputed at ingest: a scatter, O(n)
             top = -1
             for row in range(s0, s1):
                 top = max(top, class_rank[row])
-            slots = np.full(top + 1, -1, dtype=np.int64)
+            slot_word = np.full(top + 1, -1, dtype=np.int64)
+            slot_row = np.empty(top + 1, dtype=np.int64)
             for row in range(s0, s1):
-                slots[class_rank[row]] = row
-            order = np.empty(s1 - s0, dtype=np.int64)
-            n = 0
-            for v in slots:
-                if v >= 0:
-                    order[n] = v
-                    n += 1
+                slot_word[class_rank[row]] = packed[row]
+                slot_row[class_rank[row]] = row
         else:
             # one stable sort of -score over (image, rank) order = pycocotools' mergesort over concatenated images
             order = np.argsort(-dt_score[s0:s1], kind="mergesort") + s0
+            slot_word = np.empty(s1 - s0, dtype=np.int64)
+            slot_row = order
+            for i in range(s1 - s0):
+                slot_word[i] = packed[order[i]]
         most = 1
         for a in range(A):
             most = max(most, int(npig[k, a]))
@@ -253,9 +259,10 @@ def accumulate(status, packed, dt_score, class_rank, cat_off, npig, max_dets, re
         tp = np.zeros((A, T, M))
         fp = np.zeros((A, T, M))
         fp_bg = np.zeros((A, M))  # background FPs, shared by all thresholds; fp + fp_bg is pycocotools' fp
-        for i in range(s1 - s0):
-            row = order[i]
-            p = packed[row]
+        for i in range(len(slot_word)):
+            p = slot_word[i]
+            if p < 0:
+                continue
             r = p >> 8
             if r >= max_dets[M - 1]:
                 continue
@@ -268,6 +275,7 @@ def accumulate(status, packed, dt_score, class_rank, cat_off, npig, max_dets, re
                         for m in range(m0, M):
                             fp_bg[a, m] += 1.0
                 continue
+            row = slot_row[i]
             for a in range(A):
                 if npig[k, a] == 0:
                     continue

@@ -233,8 +233,10 @@ def _headline(m, params: Params, thrs, t: int, inputs) -> tuple[AtIoU, dict[str,
     if params.score is not None:
         kept &= inputs.dt["score"][m.dt_rows] >= params.score
     st = m.status[:, a, t]
+    # background predictions (unmatched at every threshold) are FP where their area is in range: packed word
+    background_fp = ((m.packed & 128) != 0) & (((m.packed >> a) & 1) == 1)
     tp_k = np.bincount(m.dt_cat[kept & (st == TP)], minlength=K).astype(np.int64)
-    fp_k = np.bincount(m.dt_cat[kept & (st == FP)], minlength=K).astype(np.int64)
+    fp_k = np.bincount(m.dt_cat[kept & ((st == FP) | background_fp)], minlength=K).astype(np.int64)
     n_gt = m.npig[:, a].astype(np.int64)
     fn_k = n_gt - tp_k
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -46,7 +46,8 @@ class Matches:
     dt_rows: np.ndarray  # (N_dt,) index into Inputs.dt of each grouped prediction row
     dt_rank: np.ndarray  # (N_dt,) rank in its (category, image) group
     dt_cat: np.ndarray  # (N_dt,) category index (0 when class-agnostic)
-    status: np.ndarray  # (N_dt, A, T) int8, see _kernels
+    status: np.ndarray  # (N_dt, A, T) int8, see _kernels (background predictions: see packed)
+    packed: np.ndarray  # (N_dt,) rank << 8 | background << 7 | per-area FP mask, see _kernels
     dt_match: np.ndarray  # (N_dt, T) grouped GT row or -1, at the "all" area range
     gt_match: np.ndarray  # (N_gt, T) grouped prediction row or -1 (row i of gt_match is GT gt_rows[i])
     npig: np.ndarray  # (K, A) non-ignored GT per category and area range
@@ -185,7 +186,7 @@ def match(inputs: Inputs, params: Params, iou_thrs: np.ndarray) -> Matches:
     rank = dt["class_rank"][dt_rows] if params.use_cats else np.zeros(0, np.int64)
     precision, recall = _kernels.accumulate(status, packed, D["score"], rank, cat_off, npig, max_dets,
                                             params.rec_thrs)
-    return Matches(gt_rows, dt_rows, dt_rank, key_cat, status, dt_match, gt_match, npig, precision, recall)
+    return Matches(gt_rows, dt_rows, dt_rank, key_cat, status, packed, dt_match, gt_match, npig, precision, recall)
 
 
 def image_facts(inputs: Inputs, m: Matches, max_det: int) -> dict[str, np.ndarray]:
