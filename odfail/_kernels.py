@@ -219,7 +219,9 @@ def accumulate(status, packed, dt_score, class_rank, cat_off, npig, max_dets, re
         npig: (K, A) number of non-ignored GT. max_dets: (M,) ascending. rec_thrs: (R,).
 
     Returns:
-        precision: (T, R, K, A, M), recall: (T, K, A, M); -1 where a category has no non-ignored GT.
+        precision: (K, A, M, T, R), recall: (K, A, M, T); -1 where a category has no non-ignored GT. Laid out
+        category-major so that each category writes one contiguous block; `odfail.match` hands out the
+        (T, R, K, A, M) / (T, K, A, M) views that pycocotools uses.
 
     pycocotools builds rc/pr over every prediction, takes the right-to-left running max of pr, and reads it at
     ``searchsorted(rc, recThrs, 'left')``. rc only rises at a TP and an FP only lowers pr, so the index found
@@ -228,8 +230,8 @@ def accumulate(status, packed, dt_score, class_rank, cat_off, npig, max_dets, re
     """
     N, A, T = status.shape
     K, M, R = len(cat_off) - 1, len(max_dets), len(rec_thrs)
-    precision = -np.ones((T, R, K, A, M))
-    recall = -np.ones((T, K, A, M))
+    precision = -np.ones((K, A, M, T, R))
+    recall = -np.ones((K, A, M, T))
     for k in prange(K):
         s0, s1 = cat_off[k], cat_off[k + 1]
         # Each prediction's packed word and row, laid out in accumulation order, so that the main loop reads
@@ -299,7 +301,7 @@ def accumulate(status, packed, dt_score, class_rank, cat_off, npig, max_dets, re
             for t in range(T):
                 for m in range(M):
                     n = n_ev[a, t, m]
-                    recall[t, k, a, m] = tp[a, t, m] / npig[k, a]
+                    recall[k, a, m, t] = tp[a, t, m] / npig[k, a]
                     pr = ev_pr[a, t, m]
                     for i in range(n - 1, 0, -1):  # precision envelope, right to left
                         if pr[i] > pr[i - 1]:
@@ -308,7 +310,7 @@ def accumulate(status, packed, dt_score, class_rank, cat_off, npig, max_dets, re
                     for q in range(R):  # searchsorted(rc, recThrs, 'left'); past the last point: 0
                         while i < n and ev_rc[a, t, m, i] < rec_thrs[q]:
                             i += 1
-                        precision[t, q, k, a, m] = pr[i] if i < n else 0.0
+                        precision[k, a, m, t, q] = pr[i] if i < n else 0.0
     return precision, recall
 
 

@@ -99,9 +99,16 @@ def load_inputs(ws: Workspace, run: str, params: Params) -> Inputs:
 
 
 def _index(ids: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Position of each value in sorted ``ids`` and whether it is there at all."""
-    if not len(ids):
+    """Position of each value in sorted unique ``ids`` and whether it is there at all."""
+    if not len(ids) or not len(values):
         return np.zeros(len(values), np.int64), np.zeros(len(values), bool)
+    lo, hi = min(ids[0], values.min()), max(ids[-1], values.max())
+    if lo >= 0 and hi < 50_000_000:
+        # COCO ids are small non-negative integers: one gather from a dense table beats a binary search per row
+        table = np.full(hi + 1, -1, dtype=np.int64)
+        table[ids] = np.arange(len(ids))
+        pos = table[values]
+        return np.maximum(pos, 0), pos >= 0
     pos = np.minimum(np.searchsorted(ids, values), len(ids) - 1)
     return pos, ids[pos] == values
 
@@ -186,6 +193,8 @@ def match(inputs: Inputs, params: Params, iou_thrs: np.ndarray) -> Matches:
     rank = dt["class_rank"][dt_rows] if params.use_cats else np.zeros(0, np.int64)
     precision, recall = _kernels.accumulate(status, packed, D["score"], rank, cat_off, npig, max_dets,
                                             params.rec_thrs)
+    # pycocotools' layout, as views: (T, R, K, A, M) and (T, K, A, M)
+    precision, recall = precision.transpose(3, 4, 0, 1, 2), recall.transpose(3, 0, 1, 2)
     return Matches(gt_rows, dt_rows, dt_rank, key_cat, status, packed, dt_match, gt_match, npig, precision, recall)
 
 

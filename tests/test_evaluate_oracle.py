@@ -235,3 +235,16 @@ def test_default_area_ranges_are_pycocotools_floats():
 
     np.testing.assert_array_equal(IOU_THRS, p.iouThrs)
     np.testing.assert_array_equal(REC_THRS, p.recThrs)
+
+
+@_SETTINGS
+@given(case=coco_case(), shift=st.sampled_from([10**12, -(10**6)]))
+def test_random_cases_with_huge_or_negative_ids_equal_pycocotools(tmp_path, case, shift):
+    """Ids beyond the dense lookup table (huge or negative) take the binary-search path; results must agree."""
+    gt, dts = case
+    gt = {**gt, "images": [{**i, "id": i["id"] + shift} for i in gt["images"]],
+          "categories": [{**c, "id": c["id"] - 7} for c in gt["categories"]],
+          "annotations": [{**a, "image_id": a["image_id"] + shift, "category_id": a["category_id"] - 7}
+                          for a in gt["annotations"]]}
+    dts = [{**d, "image_id": d["image_id"] + shift, "category_id": d["category_id"] - 7} for d in dts]
+    _compare_random(tmp_path, gt, dts, Params(), {})
