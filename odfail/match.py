@@ -1,4 +1,4 @@
-"""Arrow columns -> grouped numpy views -> numba kernels -> match facts (and the match tables).
+"""Parquet (read by DuckDB into numpy) -> grouped layouts -> numba kernels -> COCO results and match tables.
 
 Layout handed to the kernels (see ``odfail._kernels``):
 

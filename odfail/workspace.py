@@ -185,7 +185,7 @@ class Workspace:
         """Like `sql` but returns a pyarrow Table."""
         con = self.connect()
         try:
-            return con.sql(query, params=params or None).fetch_arrow_table()
+            return con.sql(query, params=params or None).to_arrow_table()
         finally:
             con.close()
 

@@ -88,6 +88,9 @@ def test_named_parameters_are_bound_not_formatted(tmp_path):
     assert ws.sql("select count(*) n from gt where area > $a", a=1000.0)["n"][0] == sum(
         1 for a in json.loads(shared(GT_FILES[2]).read_text())["annotations"] if a["area"] > 1000)
     assert ws.sql("select count(*) n from categories where name = $n", n="x' or '1'='1")["n"][0] == 0
+    table = ws.arrow("select gt_id from gt where area > $a order by gt_id", a=1000.0)
+    assert table.column("gt_id").to_pylist() == sorted(
+        a["id"] for a in json.loads(shared(GT_FILES[2]).read_text())["annotations"] if a["area"] > 1000)
 
 
 def test_reingesting_a_run_replaces_it_and_runs_coexist(tmp_path, tiny_gt, tiny_preds):

@@ -79,7 +79,7 @@ def sql(
                 raise typer.BadParameter("--format parquet needs --out FILE")
             import pyarrow.parquet as pq
 
-            pq.write_table(rel.fetch_arrow_table(), out)
+            pq.write_table(rel.to_arrow_table(), out)
             return
         else:
             import polars as pl
