@@ -31,16 +31,19 @@ SETS = {"5k": (5000, 0), "50k": (50000, 1)}
 
 def timed(cmd: list[str]) -> tuple[float, float, str]:
     """Seconds, peak RSS in MiB, stdout of one process."""
-    t0 = time.perf_counter()
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    _, status, usage = os.wait4(p.pid, 0)
-    seconds = time.perf_counter() - t0
-    out = p.stdout.read()
-    err = p.stderr.read()
-    p.returncode = os.waitstatus_to_exitcode(status)
-    if p.returncode != 0:
-        raise SystemExit(f"{' '.join(cmd)} failed:\n{err}")
-    return seconds, usage.ru_maxrss / 1024, out
+    import tempfile
+
+    # files, not pipes: wait4 (for the child's own peak RSS) must not wait on a child blocked on a full pipe
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        t0 = time.perf_counter()
+        p = subprocess.Popen(cmd, stdout=out, stderr=err, text=True)
+        _, status, usage = os.wait4(p.pid, 0)
+        seconds = time.perf_counter() - t0
+        out.seek(0)
+        err.seek(0)
+        if os.waitstatus_to_exitcode(status) != 0:
+            raise SystemExit(f"{' '.join(cmd)} failed:\n{err.read()}")
+        return seconds, usage.ru_maxrss / 1024, out.read()
 
 
 def median_of(cmds, repeat: int, before=None) -> tuple[float, float, str]:
