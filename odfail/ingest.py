@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from odfail.errors import InputError, WorkspaceError
-from odfail.workspace import SCHEMAS, Workspace, _quote, check_run_name
+from odfail.workspace import DERIVED, SCHEMAS, Workspace, _quote, check_run_name
 
 if TYPE_CHECKING:
     import duckdb
@@ -502,12 +502,12 @@ def ingest(workspace: str | os.PathLike, gt: str | os.PathLike | None = None,
                 # The old runs must still fit the new GT, and their match tables are stale.
                 for run in ws.runs():
                     _raise_dangling_run(con, ws, run, gt)
-                    for table in ("matches", "gt_matches", "match_pairs"):
+                    for table in DERIVED:
                         staged[ws.table_path(table, run)] = None
         run_rows = []
         for path, run in predictions:
             staged[ws_path / "predictions" / f"{run}.parquet"] = stage / f"pred-{run}.parquet"
-            for t in ("matches", "gt_matches", "match_pairs"):
+            for t in DERIVED:
                 staged[ws_path / t / f"{run}.parquet"] = None
             run_rows.append((run, str(path), counts[f"run:{run}"]))
         if run_rows:

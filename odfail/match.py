@@ -32,6 +32,7 @@ class Inputs:
     """Columns of one run and the GT as numpy arrays (file order), plus the evaluated ids."""
 
     img_ids: np.ndarray  # sorted unique image ids evaluated (pycocotools p.imgIds)
+    img_file_order: np.ndarray  # every image id of the GT, in the GT file's order
     cat_ids: np.ndarray  # sorted unique category ids evaluated (p.catIds)
     gt: dict[str, np.ndarray]
     dt: dict[str, np.ndarray]
@@ -79,7 +80,7 @@ def load_inputs(ws: Workspace, run: str, params: Params) -> Inputs:
         dt = con.sql(f"""select pred_id, image_id, category_id, x, y, w, h, score, area, class_rank,
                                 x is null as no_box
                          from {scan('predictions', run)}""").fetchnumpy()
-        img_ids = con.sql(f"select distinct image_id from {scan('images')} order by 1").fetchnumpy()["image_id"]
+        in_file = con.sql(f"select image_id from {scan('images')}").fetchnumpy()["image_id"]
         cat_ids = con.sql(f"select distinct category_id from {scan('categories')} order by 1"
                           ).fetchnumpy()["category_id"]
     finally:
@@ -90,12 +91,11 @@ def load_inputs(ws: Workspace, run: str, params: Params) -> Inputs:
     gt = {k: np.ascontiguousarray(v) for k, v in gt.items()}
     dt = {k: np.ascontiguousarray(v) for k, v in dt.items()}
     filled = int(gt.pop("area_missing").sum())
-    if params.img_ids is not None:
-        img_ids = params.img_ids
+    img_ids = in_file if params.img_ids is None else params.img_ids
     if params.cat_ids is not None:
         cat_ids = params.cat_ids
-    return Inputs(np.unique(np.asarray(img_ids, dtype=np.int64)), np.unique(np.asarray(cat_ids, dtype=np.int64)),
-                  gt, dt, filled)
+    return Inputs(np.unique(np.asarray(img_ids, dtype=np.int64)), np.asarray(in_file, dtype=np.int64),
+                  np.unique(np.asarray(cat_ids, dtype=np.int64)), gt, dt, filled)
 
 
 def _index(ids: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

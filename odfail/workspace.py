@@ -11,6 +11,7 @@ A workspace is a directory::
     WS/matches/<run>.parquet     per-prediction match facts, written by `odfail evaluate`
     WS/gt_matches/<run>.parquet  per-GT match facts, written by `odfail evaluate`
     WS/match_pairs/<run>.parquet (prediction, GT, IoU threshold) of every COCO match, written by `odfail evaluate`
+    WS/tide_matches/<run>.parquet tidecv's matching per prediction and positive threshold, by `odfail errors`
 
 Views read the Parquet files by absolute path (DuckDB resolves relative paths against the process's working
 directory, not the catalog's), so the catalog is rebuilt whenever odfail opens a workspace that has moved.
@@ -52,9 +53,17 @@ SCHEMAS: dict[str, str] = {
     "gt_matches": ("run VARCHAR, gt_id BIGINT, image_id BIGINT, category_id BIGINT, ignored BOOLEAN, "
                    "iou_best DOUBLE, pred_best BIGINT"),
     "match_pairs": "run VARCHAR, pred_id BIGINT, gt_id BIGINT, iou_threshold DOUBLE",
+    # written by `odfail errors` (odfail.tide): tidecv's matching, one set of rows per positive threshold
+    "tide_matches": ("run VARCHAR, pos_threshold DOUBLE, pred_id BIGINT, image_id BIGINT, category_id BIGINT, "
+                     "score DOUBLE, kept BOOLEAN, image_rank INTEGER, push_order BIGINT, class_order BIGINT, "
+                     "gt_id BIGINT, ignored BOOLEAN, image_has_gt BOOLEAN, iou_same DOUBLE, gt_same BIGINT, "
+                     "iou_other DOUBLE, gt_other BIGINT, category_other BIGINT, iou_dupe DOUBLE, gt_dupe BIGINT, "
+                     "iou_any DOUBLE"),
 }
 # Tables stored one file per run, in a folder of that name.
-PER_RUN = ("predictions", "matches", "gt_matches", "match_pairs")
+PER_RUN = ("predictions", "matches", "gt_matches", "match_pairs", "tide_matches")
+# Per-run tables computed from a run and the GT: stale (deleted) when either is ingested again.
+DERIVED = ("matches", "gt_matches", "match_pairs", "tide_matches")
 RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
@@ -138,8 +147,9 @@ class Workspace:
             if found != FORMAT:
                 raise WorkspaceError(f"{self.path} was written by another odfail version (workspace format {found}, "
                                      f"this odfail reads {FORMAT}); ingest the files into a new workspace")
-            if self._catalog_path_stale():
-                self.rebuild_catalog()
+            if self._catalog_stale():
+                # a moved workspace, or one written before this odfail's tables and views existed
+                self._init_empty(build_catalog=True)
 
     # ---- layout ----
     def table_path(self, table: str, run: str | None = None) -> Path:
@@ -262,9 +272,18 @@ class Workspace:
         if build_catalog:
             self.rebuild_catalog()
 
-    def _catalog_path_stale(self) -> bool:
+    def _catalog_stamp(self) -> str:
+        """What the catalog was built for: this path and these view files (a new odfail may add views)."""
+        import hashlib
+
+        digest = hashlib.sha1()
+        for p in sorted((sql_dir() / "views").glob("*.sql")):
+            digest.update(p.name.encode() + b"\0" + p.read_bytes())
+        return f"{self.path}\n{digest.hexdigest()}"
+
+    def _catalog_stale(self) -> bool:
         marker = self.path / ".catalog_root"
-        return not marker.exists() or marker.read_text() != str(self.path)
+        return not marker.exists() or marker.read_text() != self._catalog_stamp()
 
     def rebuild_catalog(self) -> None:
         """Create every view of ``sql/views`` in a new catalog file and swap it in."""
@@ -292,4 +311,4 @@ class Workspace:
         finally:
             con.close()
         os.replace(tmp, self.path / CATALOG)
-        (self.path / ".catalog_root").write_text(str(self.path))
+        (self.path / ".catalog_root").write_text(self._catalog_stamp())

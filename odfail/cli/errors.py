@@ -1,0 +1,100 @@
+"""`odfail errors` and `odfail confusion`: why the predictions are wrong."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Annotated
+
+import typer
+
+from odfail.cli.ingest import WorkspaceOpt
+
+
+class Format(str, Enum):
+    table = "table"
+    json = "json"
+
+
+class MatrixFormat(str, Enum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+class By(str, Enum):
+    class_ = "class"
+    supercategory = "supercategory"
+
+
+RunOpt = Annotated[str, typer.Option("--run", "-r", help="Prediction run to analyse.")]
+
+
+def register(app: typer.Typer) -> None:
+    app.command("errors")(errors)
+    app.command("confusion")(confusion)
+
+
+def errors(
+    workspace: WorkspaceOpt,
+    run: RunOpt,
+    pos_threshold: Annotated[float, typer.Option("--pos-threshold", help="IoU at which a prediction is a "
+                                                  "true positive (tidecv pos_threshold).")] = 0.5,
+    bg_threshold: Annotated[float, typer.Option("--bg-threshold", help="IoU at or below which a prediction "
+                                                 "overlaps nothing (tidecv background_threshold).")] = 0.1,
+    per_class: Annotated[bool, typer.Option("--per-class", help="Also print counts and dAP per class.")] = False,
+    format: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.table,
+) -> None:
+    """TIDE error analysis (equal to tidecv): each false positive typed as Cls, Loc, Both, Dupe or Bkg, each
+    missed GT as Miss, and the AP each type costs (dAP: AP gained by fixing that type alone).
+
+    Stores tidecv's matching as the `tide_matches` view; the types come from the `prediction_errors`,
+    `gt_errors` and `errors` views, which you can query with `odfail sql`.
+    """
+    from odfail.cli import progress
+    from odfail.tide import errors as run_errors
+
+    result = run_errors(workspace, run, pos_threshold, bg_threshold, on_step=progress("errors"))
+    if format is Format.json:
+        typer.echo(result.to_json())
+        return
+    typer.echo(str(result))
+    if per_class:
+        _print_per_class(workspace, result)
+
+
+def _print_per_class(workspace, result) -> None:
+    import polars as pl
+
+    from odfail.taxonomy import SHORT_NAMES
+    from odfail.workspace import Workspace
+
+    names = Workspace(workspace).sql("select category_id, name from categories")
+    df = result.to_polars().join(names, on="category_id", how="left").filter(pl.col("ap").is_not_nan())
+    df = df.select("category_id", "name", "gt", "ap", *SHORT_NAMES, *(f"dAP_{n}" for n in SHORT_NAMES)
+                   ).sort("dAP_Cls", descending=True)
+    with pl.Config(tbl_rows=-1, tbl_cols=-1, tbl_width_chars=250, float_precision=3, tbl_hide_dataframe_shape=True):
+        typer.echo(str(df))
+
+
+def confusion(
+    workspace: WorkspaceOpt,
+    run: RunOpt,
+    iou: Annotated[float, typer.Option("--iou", help="IoU at which a prediction finds an object.")] = 0.5,
+    score: Annotated[float, typer.Option("--score", help="Only predictions with at least this score.")] = 0.0,
+    by: Annotated[By, typer.Option("--by", help="Rows and columns: classes or supercategories.")] = By.class_,
+    top: Annotated[int, typer.Option("--top", help="How many confused pairs to list.")] = 10,
+    format: Annotated[MatrixFormat, typer.Option("--format", "-f", help="Output format.")] = MatrixFormat.table,
+) -> None:
+    """Confusion matrix with background (rows: actual class, columns: predicted) and the most confused pairs.
+
+    One-to-one: each GT counts once, each prediction once; see the `confusion` view for the exact rule.
+    """
+    from odfail.confusion import confusion as run_confusion
+
+    result = run_confusion(workspace, run, iou, score, by.value, top)
+    if format is MatrixFormat.json:
+        typer.echo(result.to_json())
+    elif format is MatrixFormat.csv:
+        typer.echo(result.to_polars().write_csv(), nl=False)
+    else:
+        typer.echo(str(result))
