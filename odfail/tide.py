@@ -309,7 +309,9 @@ def errors(workspace: Workspace | str, run: str, pos_threshold: float = POS_THRE
     n_miss = n_fn - np.bincount(fix_k[fixing], minlength=K)
     ap = _kernels.tide_ap(k, p["class_order"], p["score"], p["push_order"], is_tp, p["ignored"], code, fixing,
                           fix_k, n_gt, n_miss, n_fn, K)
-    mean = np.array([np.nan if np.isnan(row).all() else row[~np.isnan(row)].sum() / (~np.isnan(row)).sum()
+    # tidecv divides by the number of classes left; with none (a fix that empties every class, e.g. the FN
+    # oracle of a run without predictions) it fails with ZeroDivisionError, odfail calls that AP 0
+    mean = np.array([0.0 if np.isnan(row).all() else row[~np.isnan(row)].sum() / (~np.isnan(row)).sum()
                      for row in ap])
     base = float(mean[_kernels.V_BASE])
     dap = {name: float(max(mean[i + 1] - base, 0.0)) / 100 for i, name in enumerate(SHORT_NAMES)}
