@@ -1,11 +1,13 @@
 """odfail against its peers, side by side in one run, on seeded COCO-like data.
 
-    python benchmarks/run.py [--sets 5k,50k] [--repeat 3] [--slow-peers-max 5000]
+    python benchmarks/run.py [--sets 5k,50k] [--errors-sets 5k] [--repeat 3] [--slow-peers-max 5000]
 
 Every timing is a whole process (what a user waits for: imports, loading, work, exit), median of --repeat runs,
-with the child's peak RSS from wait4. Ratios are odfail / ultrafast-pycocotools (the fastest peer here).
-`odfail evaluate` runs on a freshly ingested workspace each time (no earlier match tables to reuse) and writes
-its match tables; the numba kernels come from the on-disk cache, as in any run after the first.
+with the child's peak RSS from wait4, unless the task says in-process. Ratios are odfail / the fastest peer:
+ultrafast-pycocotools for loading and COCO evaluation, hotcoco for TIDE errors.
+`odfail evaluate` and `odfail errors` run on a freshly ingested workspace each time (no earlier match tables
+to reuse) and write their match tables; the numba kernels come from the on-disk cache, as in any run after the
+first.
 Results go to stdout and to bench-data/results.md.
 """
 
@@ -108,14 +110,45 @@ def bench_set(name: str, repeat: int, slow_max: int) -> list[dict]:
     return rows
 
 
+def bench_errors(name: str, repeat: int) -> list[dict]:
+    """TIDE errors: `odfail errors` against hotcoco (load + evaluate + tide_errors) and tidecv, whole processes;
+    then the taxonomy and dAP alone, in-process, against hotcoco's tide_errors call."""
+    gt, dt = make_data(name)
+    ws = DATA / f"ws-{name}"
+    peers = [PY, str(ROOT / "benchmarks" / "peers.py")]
+    rows = []
+    cmd = ODFAIL + ["errors", "-w", str(ws), "--run", "bench", "--format", "json"]
+    subprocess.run(fresh_ingest(ws, gt, dt), check=True, capture_output=True)
+    subprocess.run(cmd, check=True, capture_output=True)  # warm the page cache and the numba cache, untimed
+    s, mem, out = median_of(cmd, repeat,
+                            before=lambda: subprocess.run(fresh_ingest(ws, gt, dt), check=True, capture_output=True))
+    task = "TIDE errors (process)"
+    rows.append({"set": name, "task": task, "tool": "odfail errors", "s": s, "mib": mem, "ref": "hotcoco",
+                 "dCls": json.loads(out)["dAP"]["Cls"]})
+    for peer in ("hotcoco", "tidecv"):
+        s, mem, out = median_of(peers + [peer, "tide", str(gt), str(dt)], repeat if peer == "hotcoco" else 1)
+        rows.append({"set": name, "task": task, "tool": peer, "s": s, "mib": mem, "ref": "hotcoco",
+                     "dCls": float(out.strip().splitlines()[-1])})
+    _, _, out = timed([PY, str(ROOT / "benchmarks" / "inproc_odfail.py"), str(ws), "bench", "errors"])
+    first, best = map(float, out.split())
+    _, _, out = timed(peers + ["hotcoco", "tide-inproc", str(gt), str(dt)])
+    h_first, h_best = map(float, out.split())
+    for task, ours, theirs in (("TIDE errors, first call (in-process)", first, h_first),
+                               ("TIDE errors, repeated call (in-process)", best, h_best)):
+        rows.append({"set": name, "task": task, "tool": "odfail", "s": ours, "ref": "hotcoco"})
+        rows.append({"set": name, "task": task, "tool": "hotcoco", "s": theirs, "ref": "hotcoco"})
+    return rows
+
+
 def table(rows: list[dict]) -> str:
-    lines = ["| set | task | tool | seconds | peak MiB | ratio to ultrafast (time) | ratio (memory) | AP |",
+    lines = ["| set | task | tool | seconds | peak MiB | ratio to fastest peer | ratio (memory) | AP / dAP Cls |",
              "|---|---|---|---:|---:|---:|---:|---:|"]
     for r in rows:
-        ref = next(x for x in rows if x["set"] == r["set"] and x["task"] == r["task"] and x["tool"] == "ultrafast")
+        ref = next(x for x in rows if x["set"] == r["set"] and x["task"] == r["task"]
+                   and x["tool"] == r.get("ref", "ultrafast"))
         mem = f"{r['mib']:.0f}" if "mib" in r else ""
         mem_ratio = f"{r['mib'] / ref['mib']:.2f}x" if "mib" in r else ""
-        ap = f"{r['AP']:.6f}" if "AP" in r else ""
+        ap = f"{r['AP']:.6f}" if "AP" in r else (f"{r['dCls']:.6f}" if "dCls" in r else "")
         lines.append(f"| {r['set']} | {r['task']} | {r['tool']} | {r['s']:.3f} | {mem} | {r['s'] / ref['s']:.2f}x "
                      f"| {mem_ratio} | {ap} |")
     return "\n".join(lines)
@@ -124,14 +157,18 @@ def table(rows: list[dict]) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sets", default="5k,50k")
+    ap.add_argument("--errors-sets", default="5k", help="sets for the TIDE errors benchmark ('' to skip)")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--slow-peers-max", type=int, default=5000,
                     help="skip pycocotools and faster-coco-eval on larger sets (13-90x slower than ultrafast here)")
     args = ap.parse_args()
     DATA.mkdir(exist_ok=True)
     rows = []
-    for name in args.sets.split(","):
+    for name in filter(None, args.sets.split(",")):
         rows += bench_set(name, args.repeat, args.slow_peers_max)
+        print(table(rows), flush=True)
+    for name in filter(None, args.errors_sets.split(",")):
+        rows += bench_errors(name, args.repeat)
         print(table(rows), flush=True)
     import platform
 

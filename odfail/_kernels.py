@@ -554,24 +554,6 @@ V_BASE, V_MISS, V_FP, V_FN = 0, 6, 7, 8
 N_VARIANTS = 9
 
 
-# What each dAP variant does, in the order `tide_ap` returns them: the baseline, fixing one error type
-# (tidecv's fix_main_errors), then tidecv's two special oracles.
-V_BASE, V_MISS, V_FP, V_FN = 0, 6, 7, 8
-N_VARIANTS = 9
-
-
-@njit(inline="always", **_JIT)
-def _tide_outcome(v, tp, etype, ignored, fix_tp):
-    """What TIDERun.fix_errors pushes for one prediction of its own class under variant ``v``:
-    0 nothing, 1 TP among the errors, 2 FP among the errors, 3 TP among the correct ones (pushed last)."""
-    if tp:
-        return 3
-    if etype == v:  # the error type being fixed (v = 1..5)
-        # Loc keeps its class; a fixed Cls moves to the GT's class (handled by the caller); others vanish
-        return 1 if (fix_tp and v == E_LOC) else 0
-    return 0 if ignored else 2  # an ignored prediction was never a data point
-
-
 @njit(**_JIT)
 def _stable_by_score(rows, score):
     """``rows`` reordered by score, descending, stably."""
@@ -660,29 +642,32 @@ def tide_ap(k, class_order, score, push, tp, ignored, etype, fix_tp, fix_k, n_gt
     # one task per (class, variant): the largest classes (person) split across threads
     for task in prange(n_cls * N_VARIANTS):
         kk, v = task // N_VARIANTS, task % N_VARIANTS
+        if v == V_FN:
+            continue  # computed with V_MISS below
         b0, nb = off[kk], off[kk + 1] - off[kk]
         m0 = mv_off[kk]
         nm = mv_off[kk + 1] - m0 if v == E_CLS else 0
-        hit = np.empty(nb + nm, dtype=np.bool_)
-        e = 0
+        # The curve is kept at its TPs only: precision only rises at a TP and recall only moves there, so the
+        # index searchsorted finds is a TP's, and the envelope there is the max precision of later TPs.
+        hp = np.empty(nb + nm)  # precision at each TP, in order
+        e = nh = 0  # data points, TPs so far
         if v == V_BASE:
             for i in range(b0, b0 + nb):
                 f = o_flag[i]
                 if f != _GAP and ((f & 7) == E_TP or not f & _IGNORED):
-                    hit[e] = (f & 7) == E_TP
                     e += 1
+                    if (f & 7) == E_TP:
+                        nh += 1
+                        hp[nh - 1] = nh / e
         elif v == V_FP:
-            # FalsePositiveError.fix: TPs get score 1, FPs score 0
+            # FalsePositiveError.fix: TPs get score 1, FPs score 0, so every TP comes first at precision 1
             for i in range(b0, b0 + nb):
                 f = o_flag[i]
-                if f != _GAP and (f & 7) == E_TP:
-                    hit[e] = True
+                if f != _GAP and ((f & 7) == E_TP or not f & _IGNORED):
                     e += 1
-            for i in range(b0, b0 + nb):
-                f = o_flag[i]
-                if f != _GAP and (f & 7) != E_TP and not f & _IGNORED:
-                    hit[e] = False
-                    e += 1
+                    if (f & 7) == E_TP:
+                        hp[nh] = 1.0
+                        nh += 1
         else:
             i, j = b0, m0
             i_end, j_end = b0 + nb, m0 + nm
@@ -705,8 +690,10 @@ def tide_ap(k, class_order, score, push, tp, ignored, etype, fix_tp, fix_k, n_gt
                     # a score of its own (the common case): no order to settle
                     o = _tide_outcome(v, o_flag[i])
                     if o != 0:
-                        hit[e] = o != 2
                         e += 1
+                        if o != 2:
+                            nh += 1
+                            hp[nh - 1] = nh / e
                     i = i2
                     continue
                 # errors first (base rows merged with moved-in Cls fixes by processing order) ...
@@ -721,45 +708,44 @@ def tide_ap(k, class_order, score, push, tp, ignored, etype, fix_tp, fix_k, n_gt
                         a += 1
                     if a >= i2 and b >= j2:
                         break
+                    e += 1
                     if b >= j2 or (a < i2 and o_push[a] < m_push[b]):
-                        hit[e] = o == 1
                         a += 1
                     else:
-                        hit[e] = True
+                        o = 1
                         b += 1
-                    e += 1
+                    if o == 1:
+                        nh += 1
+                        hp[nh - 1] = nh / e
                 # ... then the correct ones
                 for a in range(i, i2):
                     if o_flag[a] != _GAP and (o_flag[a] & 7) == E_TP:
-                        hit[e] = True
                         e += 1
+                        nh += 1
+                        hp[nh - 1] = nh / e
                 i, j = i2, j2
-        gt = n_gt[kk]
-        if v == V_MISS:
-            gt -= n_miss[kk]
-        elif v == V_FN:
-            gt -= n_fn[kk]
-        if e == 0 and gt == 0:
-            continue  # APDataObject.is_empty: left out of the mean
-        if gt == 0:
-            ap[v, kk] = 0.0
-            continue
-        prec = np.empty(e)
-        rec = np.empty(e)
-        nt = 0
-        for i in range(e):
-            if hit[i]:
-                nt += 1
-            prec[i] = nt / (i + 1)
-            rec[i] = nt / gt
-        for i in range(e - 1, 0, -1):  # the precision envelope, right to left
-            if prec[i] > prec[i - 1]:
-                prec[i - 1] = prec[i]
-        total, i = 0.0, 0
-        for q in range(101):  # searchsorted(recalls, q / 100, 'left'); past the end: 0
-            x = q / 100
-            while i < e and rec[i] < x:
-                i += 1
-            total += prec[i] if i < e else 0.0
-        ap[v, kk] = total / 101 * 100
+        for vv in range(2 if v == V_MISS else 1):
+            # fixing Miss and the FN oracle push the same points; they differ in the number of GT only
+            out = V_FN if vv == 1 else v
+            gt = n_gt[kk]
+            if out == V_MISS:
+                gt -= n_miss[kk]
+            elif out == V_FN:
+                gt -= n_fn[kk]
+            if e == 0 and gt == 0:
+                continue  # APDataObject.is_empty: left out of the mean
+            if gt == 0:
+                ap[out, kk] = 0.0
+                continue
+            env = hp[:nh].copy()
+            for m in range(nh - 2, -1, -1):  # the precision envelope, right to left
+                if env[m + 1] > env[m]:
+                    env[m] = env[m + 1]
+            total, m = 0.0, 0
+            for q in range(101):  # searchsorted(recalls, q / 100, 'left'), recalls = TPs so far / GT
+                x = q / 100
+                while m < nh and (m + 1) / gt < x:
+                    m += 1
+                total += env[m] if m < nh else 0.0
+            ap[out, kk] = total / 101 * 100
     return ap

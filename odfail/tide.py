@@ -279,14 +279,15 @@ def errors(workspace: Workspace | str, run: str, pos_threshold: float = POS_THRE
         step("typing errors (SQL)")
         set_thresholds(con, pos_threshold, bg_threshold)
         codes = "['TP', 'Cls', 'Loc', 'Both', 'Dupe', 'Bkg']"
-        p = con.execute(f"""select category_id, class_order, score, push_order, ignored, fixes_gt,
-                                   list_position({codes}, error_type)::TINYINT - 1 as code,
-                                   coalesce(error_category, -1) as error_category,
-                                   coalesce(error_gt, -1) as error_gt
-                            from prediction_errors where run = $run""", {"run": run}).fetchnumpy()
-        g = con.execute("""select category_id, count(*) as n from gt where not coalesce(iscrowd, false)
-                           group by category_id""").fetchnumpy()
-        cat_ids = np.sort(con.execute("select category_id from categories").fetchnumpy()["category_id"])
+        # (con.sql, not con.execute: its result reaches numpy about twice as fast)
+        p = con.sql(f"""select category_id, class_order, score, push_order, ignored, fixes_gt,
+                               list_position({codes}, error_type)::TINYINT - 1 as code,
+                               coalesce(error_category, -1) as error_category,
+                               coalesce(error_gt, -1) as error_gt
+                        from prediction_errors where run = $run""", params={"run": run}).fetchnumpy()
+        g = con.sql("""select category_id, count(*) as n from gt where not coalesce(iscrowd, false)
+                       group by category_id""").fetchnumpy()
+        cat_ids = np.sort(con.sql("select category_id from categories").fetchnumpy()["category_id"])
     finally:
         con.close()
         if writer is not None:

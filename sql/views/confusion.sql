@@ -9,14 +9,10 @@
    a GT neither matched nor claimed -> (class, background).
    tidecv matches in score order, so the matches above a score threshold are the same with or without the
    predictions below it. */
-with thresholds as (
-    select coalesce(getvariable('score_threshold')::DOUBLE, '-inf'::DOUBLE) as s
-),
-
-scored as (
-    select p.*
-    from prediction_errors as p, thresholds as th
-    where p.score >= th.s and not p.ignored
+with scored as (
+    select *
+    from prediction_errors
+    where score >= coalesce(getvariable('score_threshold')::DOUBLE, '-inf'::DOUBLE) and not ignored
 ),
 
 taken as (

@@ -3,14 +3,10 @@
    status: 'TP' (matched; matched_pred), 'Loc' / 'Cls' (unmatched, but a Loc or Cls error would find it if
    fixed; fixed_by is that prediction), or 'Miss' (nothing found it: tidecv's MissedError).
    tidecv's FN oracle removes every GT that is not 'TP'; its Miss fix removes only the 'Miss' ones. */
-with thresholds as (
-    select coalesce(getvariable('pos_threshold')::DOUBLE, 0.5) as pos
-),
-
-runs as (
-    select distinct t.run
-    from tide_matches as t, thresholds as th
-    where t.pos_threshold = th.pos
+with runs as (
+    select distinct run
+    from tide_matches
+    where pos_threshold = coalesce(getvariable('pos_threshold')::DOUBLE, 0.5)
 ),
 
 regular as (

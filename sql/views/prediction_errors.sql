@@ -9,15 +9,10 @@
    fixes_gt: fixing this Loc or Cls error makes it a TP. tidecv (BestGTMatch) lets one error per GT do that,
    the highest-scoring one (ties: processed first), and only when the GT is unmatched; fixing the others
    drops them. */
-with thresholds as (
-    select coalesce(getvariable('pos_threshold')::DOUBLE, 0.5) as pos,
-           coalesce(getvariable('bg_threshold')::DOUBLE, 0.1) as bg
-),
-
-kept as (
-    select t.*, th.bg
-    from tide_matches as t, thresholds as th
-    where t.pos_threshold = th.pos and t.kept
+with kept as (
+    select t.*, coalesce(getvariable('bg_threshold')::DOUBLE, 0.1) as bg
+    from tide_matches as t
+    where t.pos_threshold = coalesce(getvariable('pos_threshold')::DOUBLE, 0.5) and t.kept
 ),
 
 typed as materialized (
