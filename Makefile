@@ -17,11 +17,13 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e '.[test,bench,dev]'
 	touch $@
 
-demo: setup ## generate a COCO-like sample, ingest it, evaluate it COCO-exactly and print the result
+demo: setup ## generate a COCO-like sample, ingest it, evaluate it COCO-exactly, type its errors, print the results
 	$(ODFAIL) synth $(DEMO)/data --images 500 --seed 0
 	$(ODFAIL) ingest -w $(DEMO)/ws --gt $(DEMO)/data/gt.json --pred $(DEMO)/data/predictions.json --run demo
 	$(ODFAIL) info -w $(DEMO)/ws
 	$(ODFAIL) evaluate -w $(DEMO)/ws --run demo --score 0.5 --per-class
+	$(ODFAIL) errors -w $(DEMO)/ws --run demo
+	$(ODFAIL) confusion -w $(DEMO)/ws --run demo --score 0.3 --by supercategory
 
 test: setup ## run the test suite (oracle tests against pycocotools on ../shared/data included)
 	$(PY) -m pytest

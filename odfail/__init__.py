@@ -6,17 +6,26 @@ Heavy modules (duckdb, polars, pyarrow, numba) are imported inside the functions
 
 from __future__ import annotations
 
-from odfail.errors import InputError, WorkspaceError
+from odfail.exceptions import InputError, WorkspaceError
 from odfail.ingest import ingest
 from odfail.workspace import Workspace
 
 __version__ = "0.1.0"
-__all__ = ["Workspace", "ingest", "evaluate", "InputError", "WorkspaceError", "__version__"]
+__all__ = ["Workspace", "ingest", "evaluate", "errors", "confusion", "InputError", "WorkspaceError", "__version__"]
 
 
 def __getattr__(name: str):
-    if name == "evaluate":  # the function, not the module of the same name
+    # the functions, not the modules of the same name; imported on first use
+    if name == "evaluate":
         from odfail.evaluate import evaluate
 
         return evaluate
+    if name == "errors":
+        from odfail.tide import errors
+
+        return errors
+    if name == "confusion":
+        from odfail.confusion import confusion
+
+        return confusion
     raise AttributeError(name)

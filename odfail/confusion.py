@@ -81,7 +81,7 @@ def confusion(workspace: Workspace | str, run: str, iou: float = 0.5, score: flo
         >>> c = confusion("ws", "baseline", iou=0.5, score=0.3)     # doctest: +SKIP
         >>> c.top_pairs[:3]                                         # doctest: +SKIP
     """
-    from odfail.errors import WorkspaceError
+    from odfail.exceptions import WorkspaceError
     from odfail.tide import match_tide, set_thresholds
     from odfail.workspace import Workspace
 

@@ -51,7 +51,7 @@ class Params:
     rec_thrs: np.ndarray = field(default_factory=lambda: REC_THRS.copy())
 
     def __post_init__(self):
-        from odfail.errors import WorkspaceError
+        from odfail.exceptions import WorkspaceError
 
         if "all" not in self.area_ranges:
             raise WorkspaceError('area ranges must include "all"')
@@ -192,7 +192,7 @@ def evaluate(workspace: Workspace | str, run: str, params: Params | None = None,
         >>> r.to_polars().sort("ap")                # doctest: +SKIP
     """
     from odfail import match as M
-    from odfail.errors import WorkspaceError
+    from odfail.exceptions import WorkspaceError
     from odfail.workspace import Workspace
 
     t0 = time.perf_counter()

@@ -64,7 +64,7 @@ def load_inputs(ws: Workspace, run: str, params: Params) -> Inputs:
     """
     import duckdb
 
-    from odfail.errors import WorkspaceError
+    from odfail.exceptions import WorkspaceError
     from odfail.workspace import _quote
 
     def scan(table: str, r: str | None = None) -> str:

@@ -106,7 +106,7 @@ def _table(title: str, rows: list[list[str]]) -> list[str]:
 
 
 def _check_thresholds(pos: float, bg: float) -> None:
-    from odfail.errors import WorkspaceError
+    from odfail.exceptions import WorkspaceError
 
     if not 0.0 < pos <= 1.0:
         raise WorkspaceError(f"--pos-threshold {pos} must be in (0, 1]")

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from odfail.errors import WorkspaceError
+from odfail.exceptions import WorkspaceError
 
 if TYPE_CHECKING:  # heavy imports stay off the CLI start-up path
     import duckdb

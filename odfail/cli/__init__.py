@@ -38,7 +38,7 @@ def progress(prefix: str):
 
 def main() -> None:
     """Entry point: bad input and workspace problems print one line and exit 2, never a traceback."""
-    from odfail.errors import InputError, WorkspaceError
+    from odfail.exceptions import InputError, WorkspaceError
 
     try:
         app()  # typer's standalone mode prints usage errors itself and raises SystemExit

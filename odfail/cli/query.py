@@ -59,7 +59,7 @@ def sql(
     """
     import duckdb
 
-    from odfail.errors import WorkspaceError
+    from odfail.exceptions import WorkspaceError
     from odfail.workspace import Workspace
 
     if query == "-":
