@@ -269,6 +269,10 @@ def test_cli_errors_and_confusion(every_type):
     assert conf["labels"] == ["cat", "dog", "background"] and conf["matrix"][1] == [1, 0, 1]
     csv = odfail_cli("confusion", "-w", ws, "--run", "r", "-f", "csv").stdout
     assert csv.splitlines()[0] == "actual,cat,dog,background"
+    # --var sets the views' thresholds: with bg 0.35, p5 (IoU 0.3 with A) no longer overlaps anything -> Bkg
+    res = odfail_cli("sql", "-w", ws, "--var", "bg_threshold=0.35", "-f", "csv",
+                     "select error_type from prediction_errors where pred_id = 5")
+    assert res.stdout.splitlines() == ["error_type", "Bkg"], res.stderr
 
 
 def test_readme_error_queries_run(every_type):
@@ -287,3 +291,10 @@ def test_readme_error_queries_run(every_type):
                           join categories c on c.category_id = e.category_id
                           where e.error_type = 'Loc' and c.name = $name group by size""", name="cat")
     assert by_size.rows() == [("small", 1)]
+    dupes = view.sql("""select n_dupes, count(*) as objects from (
+        select error_gt, count(*) as n_dupes from prediction_errors where error_type = 'Dupe' group by 1)
+        group by 1 order by 1""")
+    assert dupes.rows() == [(1, 1)]
+    missed = view.sql("""select c.name, count(*) filter (where g.area < 32*32) as small, count(*) as missed
+        from gt_errors g join categories c using (category_id) where g.status = 'Miss' group by 1 order by 3 desc""")
+    assert missed.rows() == [("dog", 1, 1)]

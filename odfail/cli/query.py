@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from enum import Enum
 from pathlib import Path
@@ -45,9 +46,13 @@ def _parse_param(text: str) -> tuple[str, object]:
 def sql(
     workspace: WorkspaceOpt,
     query: Annotated[str, typer.Argument(help="SQL over the views (images, categories, gt, runs, predictions, "
-                                              "matches, gt_matches, match_at_iou, ...). '-' reads stdin.")],
+                                              "matches, gt_matches, match_at_iou, prediction_errors, gt_errors, "
+                                              "errors, confusion, ...). '-' reads stdin.")],
     param: Annotated[list[str] | None, typer.Option("--param", "-p", help="Named parameter NAME=VALUE, "
                                                         "used as $NAME in the query. Repeatable.")] = None,
+    var: Annotated[list[str] | None, typer.Option("--var", help="DuckDB variable NAME=VALUE the views read, e.g. "
+                                                   "pos_threshold, bg_threshold, score_threshold. Repeatable.")]
+    = None,
     format: Annotated[SqlFormat, typer.Option("--format", "-f", help="Output format.")] = SqlFormat.table,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Write to this file instead of stdout "
                                                  "(required for parquet).")] = None,
@@ -56,6 +61,7 @@ def sql(
     """Run ad-hoc SQL over a workspace with DuckDB. Values go in as named parameters, never into the SQL text.
 
     Example: odfail sql -w ws "select * from predictions where score > $s limit 5" -p s=0.9
+    Example: odfail sql -w ws --var bg_threshold=0.2 "select error_type, count(*) from prediction_errors group by 1"
     """
     import duckdb
 
@@ -65,8 +71,14 @@ def sql(
     if query == "-":
         query = sys.stdin.read()
     params = dict(_parse_param(p) for p in (param or [])) or None
+    variables = [_parse_param(v) for v in (var or [])]
+    for name, _ in variables:
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            raise typer.BadParameter(f"--var {name!r}: a variable name is letters, digits and _")
     con = Workspace(workspace).connect()
     try:
+        for name, value in variables:  # the name is checked above; the value is bound
+            con.execute(f"set variable {name} = $value", {"value": value})
         rel = con.sql(query, params=params)
         if format is SqlFormat.table:
             import polars as pl
