@@ -105,7 +105,7 @@ def sql(
     if out is not None:
         out.write_text(text)
     else:
-        typer.echo(text)
+        typer.echo(text, nl=not text.endswith("\n"))  # csv and json end with a newline already
 
 
 def info(
