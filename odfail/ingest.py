@@ -89,9 +89,45 @@ def _check_flag(col: str) -> str:
 
 
 def _check_segmentation(col: str) -> str:
+    """Polygons: a non-empty list of lists of >= 6 finite numbers, x and y alternating (pycocotools rasterises
+    each as a polygon). RLE: {"size": [height, width], "counts": a compressed string of characters '0'..'o' that
+    does not end inside a value, or run lengths summing to height x width}. Whether the size is the image's is
+    checked against the images (`_raise_mask_size`)."""
+    polys = f"try_cast({col} as DOUBLE[][])"
+    size = f"try_cast({col}->'size' as UBIGINT[])"
+    counts = f"({col}->>'counts')"
+    runs = f"try_cast({col}->'counts' as UBIGINT[])"
+    strict = f"""contains({col}, '"') or contains({col}, 'true') or contains({col}, 'false')
+                 or contains({col}, 'null')"""
     return f"""case when {col} is null then null
         when json_type({col}) not in ('ARRAY', 'OBJECT')
-            then 'must be a list of polygons or an RLE object, got ' || {_describe(col)} end"""
+            then 'must be a list of polygons or an RLE object, got ' || {_describe(col)}
+        when json_type({col}) = 'ARRAY' then case
+            when {polys} is null or {strict} then 'polygons must be lists of numbers, got ' || left({col}, 60)
+            when len({polys}) = 0 then 'holds no polygon'
+            when list_bool_or(list_transform({polys}, lambda p: len(p) < 6))
+                then 'a polygon needs at least 3 points (6 numbers), got '
+                     || list_filter({polys}, lambda p: len(p) < 6)[1]::VARCHAR
+            when list_bool_or(list_transform({polys}, lambda p: len(p) % 2 = 1))
+                then 'a polygon has an odd number of coordinates ('
+                     || len(list_filter({polys}, lambda p: len(p) % 2 = 1)[1]) || ')'
+            when list_bool_or(list_transform(flatten({polys}), lambda v: not isfinite(v)))
+                then 'a polygon has a NaN or infinite coordinate' end
+        when json_type({col}->'size') is distinct from 'ARRAY' or {size} is null or len({size}) <> 2
+             or contains({col}->'size', '"')
+            then 'an RLE needs "size": [height, width], got ' || coalesce(left({col}->'size', 40), 'none')
+        when json_type({col}->'counts') = 'VARCHAR' then case
+            when not regexp_full_match({counts}, '[0-o]*')
+                then 'RLE counts string has a character outside ''0''..''o'': ' || left({counts}, 40)
+            when length({counts}) > 0 and ascii(right({counts}, 1)) >= 80
+                then 'RLE counts string is truncated (it ends inside a value)' end
+        when json_type({col}->'counts') = 'ARRAY' then case
+            when {runs} is null or contains({col}->'counts', '"') or contains({col}->'counts', '.')
+                then 'RLE counts must be non-negative integers, got ' || left({col}->'counts', 40)
+            when coalesce(list_sum({runs}), 0) <> {size}[1] * {size}[2]
+                then 'RLE counts sum to ' || coalesce(list_sum({runs}), 0) || ', not height x width = '
+                     || {size}[1] * {size}[2] end
+        else 'an RLE needs "counts": a string or a list of run lengths' end"""
 
 
 def _check_bbox(col: str, bb: str, when_absent: str) -> str:
@@ -124,7 +160,7 @@ _OK = {
                        f" and try_cast({c} as DOUBLE) <= 2147483647))"),
     "string": lambda c: f"({c} is null or json_type({c}) = 'VARCHAR')",
     "flag": lambda c: f"({c} is null or json_type({c}) in ('BIGINT', 'UBIGINT', 'BOOLEAN'))",
-    "segmentation": lambda c: f"({c} is null or json_type({c}) in ('ARRAY', 'OBJECT'))",
+    "segmentation": lambda c: f"({c} is null or ({_check_segmentation(c)}) is null)",
     "bbox": lambda c, bb: (f"(json_type({c}) = 'ARRAY' and len({bb}) = 4 and list_count({bb}) = 4 "
                            f"and not (contains({c}, '\"') or contains({c}, 'true') or contains({c}, 'false') "
                            f"or contains({c}, 'null')) and isfinite({bb}[1]) and isfinite({bb}[2]) "
@@ -319,6 +355,23 @@ def _raise_dangling(con, table: str, col: str, ref_table: str, ref_col: str, pat
         raise InputError(str(path), _record(section, idx), col, f"{what} {value} is not in the ground truth")
 
 
+def _raise_mask_size(con, table: str, images: str, path: Path, section: str) -> None:
+    """An RLE's size must be its image's [height, width] (where the GT gives them): pycocotools would compare
+    masks of different sizes as IoU -1."""
+    row = con.execute(f"""
+        select t.idx, t.image_id, i.height, i.width, t.segmentation->'size'
+        from {table} t join {images} i on i.image_id = t.image_id
+        where json_type(t.segmentation) = 'OBJECT'
+          and (try_cast(t.segmentation->'size'->>0 as BIGINT) is distinct from i.height
+               or try_cast(t.segmentation->'size'->>1 as BIGINT) is distinct from i.width)
+          and i.height is not null and i.width is not null
+        order by t.idx limit 1""").fetchall()
+    if row:
+        idx, image_id, height, width, size = row[0]
+        raise InputError(str(path), _record(section, idx), "segmentation",
+                         f"RLE size {size} is not image {image_id}'s [height, width] = [{height}, {width}]")
+
+
 def _read_gt(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     """Fill temp tables images/categories/gt (with idx and problem) from a COCO instances file."""
     import duckdb
@@ -357,6 +410,7 @@ def _read_gt(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     _raise_dangling(con, "gt_chk", "image_id", "images_chk", "image_id", path, "annotations", "image_id")
     _raise_dangling(con, "gt_chk", "category_id", "categories_chk", "category_id", path, "annotations",
                     "category_id")
+    _raise_mask_size(con, "gt_chk", "images_chk", path, "annotations")
 
 
 def _read_predictions(con: duckdb.DuckDBPyConnection, path: Path, run: str, table: str) -> None:
@@ -429,6 +483,7 @@ def _load_all(con: duckdb.DuckDBPyConnection, gt: Path | None, predictions: list
             return {}
         _raise_dangling(cur, table, "image_id", refs["images"], "image_id", path, "", "image_id")
         _raise_dangling(cur, table, "category_id", refs["categories"], "category_id", path, "", "category_id")
+        _raise_mask_size(cur, table, refs["images"], path, "")
         # class_rank: pycocotools' accumulation order within a category (score, then image, then file order)
         ranked = (f"(select *, row_number() over (partition by category_id order by score desc, image_id, "
                   f"pred_id) - 1 as class_rank from {table})")

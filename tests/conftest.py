@@ -42,7 +42,8 @@ def tiny_gt() -> dict:
             {"id": 11, "image_id": 1, "category_id": 2, "bbox": [50, 50, 10, 10], "area": 100, "iscrowd": 0,
              "segmentation": [[50, 50, 60, 50, 60, 60, 50, 60]]},
             {"id": 12, "image_id": 2, "category_id": 1, "bbox": [0, 0, 40, 40], "area": 1600, "iscrowd": 1,
-             "segmentation": {"counts": [0, 40, 40], "size": [80, 100]}},
+             # uncompressed RLE of the 40 x 40 box in the 80 x 100 image: 40 columns of 40 on, 40 off, then off
+             "segmentation": {"counts": [0] + [40, 40] * 39 + [40, 40 + 60 * 80], "size": [80, 100]}},
         ],
     }
 

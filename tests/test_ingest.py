@@ -154,6 +154,19 @@ def _bad_cases(tiny_gt, tiny_preds):
         ("gt is a list", b"[]", p, ["top level is a JSON list"]),
         ("gt nan area", json.dumps({**g, "annotations": [{**g["annotations"][0], "area": float("nan")}]}).encode(),
          p, ["annotations[0]", '"area"', "NaN"]),
+        # masks (image 1 is 80 high, 100 wide)
+        ("malformed rle string", g, one(segmentation={"size": [80, 100], "counts": "ab~c"}),
+         ["record 0", '"segmentation"', "character outside '0'..'o'"]),
+        ("truncated rle string", g, one(segmentation={"size": [80, 100], "counts": "0Pa"}),
+         ["record 0", '"segmentation"', "truncated"]),
+        ("polygon of two points", g, one(segmentation=[[1, 1, 5, 5]]),
+         ["record 0", '"segmentation"', "at least 3 points", "[1.0, 1.0, 5.0, 5.0]"]),
+        ("rle size not the image's", g, p[:1] + one(segmentation={"size": [100, 80], "counts": "PPYo1"}),
+         ["record 1", '"segmentation"', "RLE size [100,80] is not image 1's [height, width] = [80, 100]"]),
+        ("gt rle counts do not cover the image",
+         {**g, "annotations": g["annotations"][:2] + [{**g["annotations"][2],
+                                                       "segmentation": {"counts": [0, 40, 40], "size": [40, 40]}}]},
+         p, ["annotations[2]", '"segmentation"', "RLE counts sum to 80, not height x width = 1600"]),
     ]
 
 
@@ -162,11 +175,11 @@ def _write(path: Path, doc) -> Path:
     return path
 
 
-@pytest.mark.parametrize("case", range(34))
+@pytest.mark.parametrize("case", range(39))
 def test_bad_input_exits_2_with_one_line_and_leaves_workspace_unchanged(tmp_path, tiny_gt, tiny_preds, case):
     """Each bad file: exit code 2, one line naming file/record/field, no traceback, workspace byte-identical."""
     cases = _bad_cases(tiny_gt, tiny_preds)
-    assert len(cases) == 34
+    assert len(cases) == 39
     name, gt_doc, pred_doc, expected = cases[case]
     ws = tmp_path / "ws"
     good_gt = write_json(tmp_path / "good_gt.json", tiny_gt)
