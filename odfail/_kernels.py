@@ -33,6 +33,58 @@ def _box_iou(dx, dy, dw, dh, gx, gy, gw, gh, crowd):
     return i / (da + gw * gh - i)
 
 
+@njit(inline="always", **_JIT)
+def _mask_iou(dcnt, da0, da1, gcnt, ga0, ga1, crowd, d_area):
+    """pycocotools maskApi.c rleIou, the exact part for one pair whose mask boxes overlap: walk both run-length
+    encodings at once; crowd GT -> union = the prediction's mask area; no intersection -> 0."""
+    ca, cb = dcnt[da0], gcnt[ga0]
+    va = vb = False
+    a, b = da0 + 1, ga0 + 1
+    inter = np.uint32(0)
+    union = np.uint32(0)
+    ct = 1
+    while ct > 0:
+        c = min(ca, cb)
+        if va or vb:
+            union += c
+            if va and vb:
+                inter += c
+        ct = 0
+        ca -= c
+        if ca == 0 and a < da1:
+            ca = dcnt[a]
+            a += 1
+            va = not va
+        ct += ca
+        cb -= c
+        if cb == 0 and b < ga1:
+            cb = gcnt[b]
+            b += 1
+            vb = not vb
+        ct += cb
+    if inter == 0:
+        return 0.0
+    if crowd:
+        return np.float64(inter) / np.float64(d_area)
+    return np.float64(inter) / np.float64(union)
+
+
+@njit(inline="always", **_JIT)
+def _iou(d, g, crowd, dx, dy, dw, dh, gx, gy, gw, gh, masks):
+    """IoU of prediction row d and GT row g. Boxes: bbIou. Masks (``masks`` non-empty; the boxes are then the
+    masks' boxes): rleIou, which runs bbIou on the mask boxes first and walks the runs only where they overlap.
+
+    masks = (d_cnt, d_start, d_end, d_area, g_cnt, g_start, g_end): run lengths, each row's slice of them, and
+    the predictions' mask areas (the crowd union)."""
+    v = _box_iou(dx[d], dy[d], dw[d], dh[d], gx[g], gy[g], gw[g], gh[g], crowd)
+    d_cnt, d_start, d_end, d_area, g_cnt, g_start, g_end = masks
+    if v > 0 and len(d_start):
+        if d_end[d] == d_start[d] or g_end[g] == g_start[g]:
+            return 0.0
+        return _mask_iou(d_cnt, d_start[d], d_end[d], g_cnt, g_start[g], g_end[g], crowd, d_area[d])
+    return v
+
+
 @njit(**_JIT)
 def group_offsets(g_key, d_key):
     """Merge two sorted int64 key arrays into the sorted union of keys and offsets into each (G + 1 each)."""
@@ -61,7 +113,7 @@ def group_offsets(g_key, d_key):
 
 @njit(parallel=True, **_JIT)
 def match_groups(gx, gy, gw, gh, gt_area, gt_crowd, gt_id, dx, dy, dw, dh, dt_area, gt_off, dt_off,
-                 iou_thrs, area_lo, area_hi, max_det, all_area, n_chunks):
+                 iou_thrs, area_lo, area_hi, max_det, all_area, n_chunks, masks):
     """Greedy COCO matching of every (category, image) group at every area range and IoU threshold.
 
     Args:
@@ -69,6 +121,8 @@ def match_groups(gx, gy, gw, gh, gt_area, gt_crowd, gt_id, dx, dy, dw, dh, dt_ar
             (G + 1 offsets); within a group GT are in file order and predictions by score, descending, ties in
             file order.
         gt_area, dt_area: float64 areas that area ranges test. gt_crowd: uint8. gt_id: int64.
+        masks: empty arrays for box IoU, else the masks of both sides (see `_iou`); the boxes are then the
+            masks' boxes (rleToBbox).
         iou_thrs: (T,) thresholds. area_lo, area_hi: (A,) inclusive bounds. max_det: the largest maxDets.
         all_area: index of the area range whose matches are returned per prediction and per GT.
         n_chunks: groups are split into this many contiguous chunks, run in parallel, each with its own scratch.
@@ -119,8 +173,7 @@ def match_groups(gx, gy, gw, gh, gt_area, gt_crowd, gt_id, dx, dy, dw, dh, dt_ar
             for d in range(D):
                 top = 0.0
                 for j in range(G):
-                    v = _box_iou(dx[d0 + d], dy[d0 + d], dw[d0 + d], dh[d0 + d],
-                                 gx[g0 + j], gy[g0 + j], gw[g0 + j], gh[g0 + j], gt_crowd[g0 + j] != 0)
+                    v = _iou(d0 + d, g0 + j, gt_crowd[g0 + j] != 0, dx, dy, dw, dh, gx, gy, gw, gh, masks)
                     ious[d, j] = v
                     top = max(top, v)
                 best_iou[d] = top
@@ -409,7 +462,7 @@ E_TP, E_CLS, E_LOC, E_BOTH, E_DUPE, E_BKG = 0, 1, 2, 3, 4, 5
 
 @njit(parallel=True, **_JIT)
 def tide_match(gx, gy, gw, gh, g_img, g_cat, g_crowd, g_file_idx, dx, dy, dw, dh, d_img, d_cat, d_score,
-               d_pred_id, n_img, pos, max_det):
+               d_pred_id, n_img, pos, max_det, masks):
     """tidecv's per-image matching (TIDEExample._run) and the IoU facts its error waterfall reads.
 
     Rules, from tidecv/quantify.py:
@@ -426,6 +479,7 @@ def tide_match(gx, gy, gw, gh, g_img, g_cat, g_crowd, g_file_idx, dx, dy, dw, dh
     Args:
         g_img / d_img: image index (position of the image in the GT file) of each GT / prediction row, in
             [0, n_img). g_file_idx: GT position in the file. d_pred_id: ids in file order.
+        masks: as in `match_groups` (tidecv's mask mode: the same rules on mask IoU).
 
     Returns (indexed like the prediction rows; facts are 0 / -1 for predictions past ``max_det``):
         image_rank: position in its image by score (all classes); push_order: position in tidecv's processing
@@ -495,7 +549,7 @@ def tide_match(gx, gy, gw, gh, g_img, g_cat, g_crowd, g_file_idx, dx, dy, dw, dh
             d = rows[p]
             for j in range(G):
                 g = reg[j]
-                iou[p, j] = _box_iou(dx[d], dy[d], dw[d], dh[d], gx[g], gy[g], gw[g], gh[g], False)
+                iou[p, j] = _iou(d, g, False, dx, dy, dw, dh, gx, gy, gw, gh, masks)
         used = np.zeros(G, dtype=np.bool_)
         matched = np.zeros(P, dtype=np.bool_)
         if G > 0:
@@ -517,8 +571,7 @@ def tide_match(gx, gy, gw, gh, g_img, g_cat, g_crowd, g_file_idx, dx, dy, dw, dh
                 continue
             for c in range(m - G):
                 g = crowd[c]
-                if g_cat[g] == d_cat[d] and _box_iou(dx[d], dy[d], dw[d], dh[d], gx[g], gy[g], gw[g], gh[g],
-                                                     True) > pos:
+                if g_cat[g] == d_cat[d] and _iou(d, g, True, dx, dy, dw, dh, gx, gy, gw, gh, masks) > pos:
                     ignored[d] = True
                     break
         if G == 0:

@@ -196,8 +196,8 @@ def evaluate(workspace: Workspace | str, run: str, params: Params | None = None,
     from odfail.workspace import Workspace
 
     t0 = time.perf_counter()
-    if iou_type != "bbox":
-        raise WorkspaceError(f"--iou-type {iou_type}: only bbox is supported so far")
+    if iou_type not in ("bbox", "segm"):
+        raise WorkspaceError(f"--iou-type {iou_type}: expected bbox or segm")
     ws = workspace if isinstance(workspace, Workspace) else Workspace(workspace)
     ws.require_run(run)
     params = params or Params()
@@ -206,7 +206,7 @@ def evaluate(workspace: Workspace | str, run: str, params: Params | None = None,
     # numba's import and its first-call set-up (~0.4 s) overlap the Parquet read, which runs without the GIL
     warm = threading.Thread(target=_warm_kernels, daemon=True)
     warm.start()
-    inputs = M.load_inputs(ws, run, params)
+    inputs = M.load_inputs(ws, run, params, iou_type)
     warm.join()
     step(f"matching {len(inputs.dt['pred_id']):,} predictions (first run on a machine compiles the kernels)")
     # The headline IoU joins COCO's ten thresholds if it is not one of them (it is then left out of COCO's stats).
@@ -220,7 +220,9 @@ def evaluate(workspace: Workspace | str, run: str, params: Params | None = None,
     notes = []
     if inputs.gt_area_filled:
         notes.append(f"{inputs.gt_area_filled:,} GT without area: used the box area w*h (pycocotools would fail)")
-    if write_matches:
+    if iou_type == "segm" and write_matches:
+        notes.append("segm: the match tables (matches, gt_matches, ...) hold bbox matching only; not written")
+    elif write_matches:
         step("writing match tables")
         facts = M.image_facts(inputs, m, params.max_dets[-1])
         M.write_match_tables(ws, run, inputs, m, facts, IOU_THRS)

@@ -36,7 +36,8 @@ class Inputs:
     cat_ids: np.ndarray  # sorted unique category ids evaluated (p.catIds)
     gt: dict[str, np.ndarray]
     dt: dict[str, np.ndarray]
-    gt_area_filled: int  # GT whose missing area was replaced by w*h
+    gt_area_filled: int  # GT whose missing area was replaced by w*h (segm: the mask area)
+    masks: tuple  # the kernels' `masks` argument, rows as in gt / dt (file order); empty for box IoU
 
 
 @dataclass
@@ -56,11 +57,22 @@ class Matches:
     recall: np.ndarray  # (T, K, A, M)
 
 
-def load_inputs(ws: Workspace, run: str, params: Params) -> Inputs:
-    """Read the GT and one run from Parquet into contiguous numpy columns.
+def no_masks() -> tuple:
+    """The ``masks`` argument of the kernels for box IoU."""
+    u, i = np.zeros(0, dtype=np.uint32), np.zeros(0, dtype=np.int64)
+    return (u, i, i, i, u, i, i)
+
+
+def load_inputs(ws: Workspace, run: str, params: Params, iou_type: str = "bbox") -> Inputs:
+    """Read the GT and one run from Parquet into contiguous numpy columns (and, for segm, their masks).
 
     DuckDB scans the Parquet row groups in parallel and hands over whole numpy arrays. (pyarrow would hand
     over chunks to concatenate, and its first array conversion imports pandas, 0.2 s, whenever it is installed.)
+
+    pycocotools' loadRes rules for a result without a bbox (mask-only): its box is the mask's box (toBbox) and
+    its area the mask's area. For segm evaluation every IoU is a mask IoU and the boxes handed to the kernels
+    are the masks' boxes (rleIou's pre-check); areas stay as loadRes sets them (a result with a bbox keeps the
+    box area, even in segm evaluation), and a GT without ``area`` gets its mask area.
     """
     import duckdb
 
@@ -77,25 +89,51 @@ def load_inputs(ws: Workspace, run: str, params: Params) -> Inputs:
                                 coalesce(area, w * h) as area, coalesce(iscrowd, false)::UTINYINT as iscrowd,
                                 area is null as area_missing
                          from {scan('gt')}""").fetchnumpy()
-        dt = con.sql(f"""select pred_id, image_id, category_id, x, y, w, h, score, area, class_rank,
-                                x is null as no_box
+        dt = con.sql(f"""select pred_id, image_id, category_id, coalesce(x, 0) as x, coalesce(y, 0) as y,
+                                coalesce(w, 0) as w, coalesce(h, 0) as h, score, coalesce(area, 0) as area,
+                                class_rank, x is null as no_box
                          from {scan('predictions', run)}""").fetchnumpy()
         in_file = con.sql(f"select image_id from {scan('images')}").fetchnumpy()["image_id"]
         cat_ids = con.sql(f"select distinct category_id from {scan('categories')} order by 1"
                           ).fetchnumpy()["category_id"]
     finally:
         con.close()
-    if dt.pop("no_box").any():
-        raise WorkspaceError(f"run {run!r} has predictions without a bbox (mask-only results); bbox evaluation "
-                             "of those needs the box of the decoded mask, which odfail does not compute yet")
     gt = {k: np.ascontiguousarray(v) for k, v in gt.items()}
     dt = {k: np.ascontiguousarray(v) for k, v in dt.items()}
-    filled = int(gt.pop("area_missing").sum())
+    no_box = dt.pop("no_box")
+    area_missing = gt.pop("area_missing")
+    filled = int(area_missing.sum())
+    masks = no_masks()
+    if iou_type == "segm" or no_box.any():
+        from odfail.masks import load_rles
+
+        d_rle = load_rles(ws, "predictions", "pred_id", dt["pred_id"], run)
+        need = no_box if iou_type == "bbox" else np.ones(len(no_box), dtype=bool)
+        lacking = np.flatnonzero(need & (d_rle.off[1:] == d_rle.off[:-1]))
+        if len(lacking):
+            raise WorkspaceError(f"run {run!r}: prediction {dt['pred_id'][lacking[0]]} has no segmentation; "
+                                 "segm evaluation needs a mask on every prediction")
+        # loadRes: a result without a bbox gets its mask's box and area
+        for c, j in (("x", 0), ("y", 1), ("w", 2), ("h", 3)):
+            dt[c] = np.where(no_box, d_rle.box[:, j], dt[c])
+        dt["area"] = np.where(no_box, d_rle.area, dt["area"]).astype(np.float64)
+        if iou_type == "segm":
+            g_rle = load_rles(ws, "gt", "gt_id", gt["gt_id"])
+            lacking = np.flatnonzero(g_rle.off[1:] == g_rle.off[:-1])
+            if len(lacking):
+                raise WorkspaceError(f"GT annotation {gt['gt_id'][lacking[0]]} has no segmentation; segm "
+                                     "evaluation needs a mask on every GT")
+            gt["area"] = np.where(area_missing, g_rle.area, gt["area"]).astype(np.float64)
+            for c, j in (("x", 0), ("y", 1), ("w", 2), ("h", 3)):
+                gt[c] = np.ascontiguousarray(g_rle.box[:, j])
+                dt[c] = np.ascontiguousarray(d_rle.box[:, j])
+            masks = (d_rle.cnt, d_rle.off[:-1].copy(), d_rle.off[1:].copy(), d_rle.area, g_rle.cnt,
+                     g_rle.off[:-1].copy(), g_rle.off[1:].copy())
     img_ids = in_file if params.img_ids is None else params.img_ids
     if params.cat_ids is not None:
         cat_ids = params.cat_ids
     return Inputs(np.unique(np.asarray(img_ids, dtype=np.int64)), np.asarray(in_file, dtype=np.int64),
-                  np.unique(np.asarray(cat_ids, dtype=np.int64)), gt, dt, filled)
+                  np.unique(np.asarray(cat_ids, dtype=np.int64)), gt, dt, filled, masks)
 
 
 def _index(ids: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -171,13 +209,17 @@ def match(inputs: Inputs, params: Params, iou_thrs: np.ndarray) -> Matches:
     G = {c: (gt[c] if identity_g else gt[c][gt_rows]) for c in ("x", "y", "w", "h", "area", "iscrowd", "gt_id")}
     D = {c: (dt[c] if identity_d else dt[c][dt_rows]) for c in ("x", "y", "w", "h", "area", "score")}
     groups, gt_off, dt_off = _kernels.group_offsets(g_key.astype(np.int64), d_key.astype(np.int64))
+    masks = inputs.masks
+    if len(masks[1]):
+        d_cnt, d_start, d_end, d_area, g_cnt, g_start, g_end = masks
+        masks = (d_cnt, d_start[dt_rows], d_end[dt_rows], d_area[dt_rows], g_cnt, g_start[gt_rows], g_end[gt_rows])
     lo = np.array([r[0] for r in params.area_ranges.values()], dtype=np.float64)
     hi = np.array([r[1] for r in params.area_ranges.values()], dtype=np.float64)
     max_dets = np.array(params.max_dets, dtype=np.int64)
     status, dt_match, gt_match, packed = _kernels.match_groups(
         G["x"], G["y"], G["w"], G["h"], G["area"], G["iscrowd"], G["gt_id"],
         D["x"], D["y"], D["w"], D["h"], D["area"], gt_off, dt_off,
-        iou_thrs, lo, hi, int(max_dets[-1]), params.all_index, min(len(groups), 64))
+        iou_thrs, lo, hi, int(max_dets[-1]), params.all_index, min(len(groups), 64), masks)
 
     dt_rank = packed >> 8
     n_key = n_cat if params.use_cats else 1

@@ -157,7 +157,8 @@ def tide_facts(ws: Workspace, run: str, pos: float = POS_THRESHOLD) -> dict[str,
     (image_rank, push_order, gt_row, ignored, has_gt, iou_same, gt_same, iou_other, gt_other, iou_dupe, gt_dupe,
      iou_any) = _kernels.tide_match(gt["x"], gt["y"], gt["w"], gt["h"], g_img, gt["category_id"], gt["iscrowd"],
                                     gt["file_idx"], dt["x"], dt["y"], dt["w"], dt["h"], d_img, dt["category_id"],
-                                    dt["score"], dt["pred_id"], len(in_file), float(pos), MAX_DETS)
+                                    dt["score"], dt["pred_id"], len(in_file), float(pos), MAX_DETS,
+                                    inputs.masks)
 
     def ids(rows: np.ndarray, table: np.ndarray) -> np.ndarray:
         return table[np.maximum(rows, 0)] if len(table) else np.zeros(len(rows), dtype=np.int64)
@@ -217,9 +218,11 @@ def match_tide(ws: Workspace, run: str, pos: float = POS_THRESHOLD) -> None:
 def _warm_tide() -> None:
     """Import numba and load this module's kernels from the cache (calls on empty arrays of the real types)."""
     from odfail import _kernels
+    from odfail.match import no_masks
 
     f, i, b = np.zeros(0), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.bool_)
-    _kernels.tide_match(f, f, f, f, i, i, np.zeros(0, dtype=np.uint8), i, f, f, f, f, i, i, f, i, 0, 0.5, MAX_DETS)
+    _kernels.tide_match(f, f, f, f, i, i, np.zeros(0, dtype=np.uint8), i, f, f, f, f, i, i, f, i, 0, 0.5, MAX_DETS,
+                        no_masks())
     _kernels.tide_ap(i, i, f, i, b, b, np.zeros(0, dtype=np.int8), b, i, i, i, i, 0)
 
 

@@ -34,7 +34,8 @@ def _area_ranges(specs: list[str]) -> dict[str, tuple[float, float]]:
 def evaluate(
     workspace: WorkspaceOpt,
     run: Annotated[str, typer.Option("--run", "-r", help="Prediction run to evaluate.")],
-    iou_type: Annotated[str, typer.Option("--iou-type", help="bbox (segm comes with mask support).")] = "bbox",
+    iou_type: Annotated[str, typer.Option("--iou-type", help="bbox, or segm (mask IoU over the segmentations, "
+                                                             "as pycocotools iouType='segm').")] = "bbox",
     area_range: Annotated[list[str] | None, typer.Option(
         "--area-range", help="Custom area range NAME=LO:HI in pixels², both ends inclusive; repeatable. Replaces "
                              "small/medium/large (\"all\" stays first). Adds AP_NAME / AR_NAME.")] = None,

@@ -1,0 +1,348 @@
+"""numba kernels for COCO masks as run-length encodings (RLE), bit-identical to pycocotools' maskApi.c.
+
+An RLE is a sequence of run lengths over the mask in column-major order (down the first column, then the next),
+starting with a run of 0s (which may be empty). Many RLEs live in one flat uint32 array ``cnt`` with int64
+offsets ``off`` (n + 1); ``h`` and ``w`` give each mask's size. Call these through ``odfail.masks``.
+
+Integer widths follow maskApi.c where they decide a result: run lengths are uint32, polygon coordinates int32,
+compressed-string values int64.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from odfail._kernels import _JIT
+
+_SCALE = 5.0  # rleFrPoly upsamples polygon vertices by 5 before tracing the boundary
+_INT_MIN = -2147483648  # what C's (int) cast of NaN gives on x86 (cvttsd2si), as in a zero-length polygon edge
+
+
+@njit(inline="always", **_JIT)
+def _c_int(v):
+    """C's (int) cast of a double: truncation toward zero; NaN gives INT_MIN (x86's "integer indefinite")."""
+    if v != v:
+        return _INT_MIN
+    return np.int32(int(v))
+
+
+@njit(**_JIT)
+def poly_to_rle(xy, h, w):
+    """rleFrPoly: one polygon (x0, y0, x1, y1, ...) rasterised to the counts of an h x w mask.
+
+    The rule: scale the vertices by 5 and round; trace every edge densely (one point per step of the longer
+    axis); keep the points where the traced x crosses a pixel column centre, at the y of the upper of the two
+    points, mapped back to pixels (ceil, clamped to [0, h]); each such point starts or ends a vertical run.
+    """
+    k = len(xy) // 2
+    x = np.empty(k + 1, dtype=np.int32)
+    y = np.empty(k + 1, dtype=np.int32)
+    for j in range(k):
+        x[j] = _c_int(_SCALE * xy[2 * j] + 0.5)
+        y[j] = _c_int(_SCALE * xy[2 * j + 1] + 0.5)
+    x[k], y[k] = x[0], y[0]
+    m = 0
+    for j in range(k):
+        m += max(abs(np.int64(x[j]) - x[j + 1]), abs(np.int64(y[j]) - y[j + 1])) + 1
+    u = np.empty(m, dtype=np.int32)
+    v = np.empty(m, dtype=np.int32)
+    m = 0
+    for j in range(k):
+        xs, xe, ys, ye = np.int64(x[j]), np.int64(x[j + 1]), np.int64(y[j]), np.int64(y[j + 1])
+        dx, dy = abs(xe - xs), abs(ys - ye)
+        flip = (dx >= dy and xs > xe) or (dx < dy and ys > ye)
+        if flip:
+            xs, xe = xe, xs
+            ys, ye = ye, ys
+        if dx >= dy:
+            s = (ye - ys) / dx if dx != 0 else np.nan  # C: 0.0 / 0 is NaN for a zero-length edge
+            for d in range(dx + 1):
+                t = dx - d if flip else d
+                u[m] = t + xs
+                v[m] = _c_int(ys + s * t + 0.5)
+                m += 1
+        else:
+            s = (xe - xs) / dy
+            for d in range(dy + 1):
+                t = dy - d if flip else d
+                v[m] = t + ys
+                u[m] = _c_int(xs + s * t + 0.5)
+                m += 1
+    # the column crossings, as positions x * h + y in the column-major mask, plus the end of the mask
+    a = np.empty(m + 1, dtype=np.uint32)
+    n = 0
+    for j in range(1, m):
+        if u[j] == u[j - 1]:
+            continue
+        xd = float(u[j] if u[j] < u[j - 1] else u[j] - 1)
+        xd = (xd + 0.5) / _SCALE - 0.5
+        if np.floor(xd) != xd or xd < 0 or xd > w - 1:
+            continue
+        yd = float(v[j] if v[j] < v[j - 1] else v[j - 1])
+        yd = (yd + 0.5) / _SCALE - 0.5
+        if yd < 0:
+            yd = 0.0
+        elif yd > h:
+            yd = float(h)
+        yd = np.ceil(yd)
+        a[n] = np.uint32(np.int32(xd) * np.int32(h) + np.int32(yd))
+        n += 1
+    a[n] = np.uint32(h * w)
+    n += 1
+    a[:n].sort()
+    p = np.uint32(0)
+    for j in range(n):
+        t = a[j]
+        a[j] = a[j] - p
+        p = t
+    # differences -> run lengths; a zero difference merges the runs on either side of it
+    out = np.empty(n, dtype=np.uint32)
+    j = 0
+    c = 0
+    out[c] = a[j]
+    c += 1
+    j += 1
+    while j < n:
+        if a[j] > 0:
+            out[c] = a[j]
+            c += 1
+            j += 1
+        else:
+            j += 1
+            if j < n:
+                out[c - 1] += a[j]
+                j += 1
+    return out[:c].copy()
+
+
+@njit(**_JIT)
+def _merge_two(a, b, intersect, out):
+    """rleMerge of two RLEs of the same size (union, or intersection); returns the number of counts in out."""
+    ca, cb = np.uint32(a[0]), np.uint32(b[0])
+    v = va = vb = False
+    m = 0
+    ia, ib = 1, 1
+    cc = np.uint32(0)
+    ct = 1
+    while ct > 0:
+        c = min(ca, cb)
+        cc += c
+        ct = 0
+        ca -= c
+        if ca == 0 and ia < len(a):
+            ca = np.uint32(a[ia])
+            ia += 1
+            va = not va
+        ct += ca
+        cb -= c
+        if cb == 0 and ib < len(b):
+            cb = np.uint32(b[ib])
+            ib += 1
+            vb = not vb
+        ct += cb
+        vp = v
+        v = (va and vb) if intersect else (va or vb)
+        if v != vp or ct == 0:
+            out[m] = cc
+            m += 1
+            cc = np.uint32(0)
+    return m
+
+
+@njit(**_JIT)
+def merge(parts):
+    """rleMerge (union) of RLEs of one size, given as a list of count arrays."""
+    acc = parts[0].copy()
+    for i in range(1, len(parts)):
+        b = parts[i]
+        buf = np.empty(len(acc) + len(b) + 1, dtype=np.uint32)  # a union has at most this many runs
+        m = _merge_two(acc, b, False, buf)
+        acc = buf[:m].copy()
+    return acc
+
+
+@njit(**_JIT)
+def objects_from_polygons(xy, poly_off, obj_off, h, w):
+    """Every object's polygons rasterised (rleFrPoly) and united (rleMerge): pycocotools' annToRLE.
+
+    xy: all coordinates; poly_off: (P + 1) offsets of each polygon into xy; obj_off: (N + 1) offsets of each
+    object into the polygons; h, w: (N,) mask size of each object. Returns flat counts and offsets (N + 1).
+    """
+    n = len(obj_off) - 1
+    out_off = np.zeros(n + 1, dtype=np.int64)
+    merged = []
+    for i in range(n):
+        parts = [poly_to_rle(xy[poly_off[p]: poly_off[p + 1]], h[i], w[i]) for p in range(obj_off[i], obj_off[i + 1])]
+        rle = merge(parts) if len(parts) else np.zeros(0, dtype=np.uint32)
+        out_off[i + 1] = out_off[i] + len(rle)
+        merged.append(rle)
+    out = np.empty(out_off[n], dtype=np.uint32)
+    for i in range(n):
+        out[out_off[i]: out_off[i + 1]] = merged[i]
+    return out, out_off
+
+
+@njit(**_JIT)
+def from_strings(data, str_off):
+    """rleFrString for many compressed strings (bytes in ``data``, offsets (N + 1)): flat counts, offsets, and
+    per string 0 if valid, else 1 (a character outside '0'..'o') or 2 (the string ends inside a value)."""
+    n = len(str_off) - 1
+    out_off = np.zeros(n + 1, dtype=np.int64)
+    bad = np.zeros(n, dtype=np.int8)
+    # a value ends at every character without the continuation bit: count them first
+    for i in range(n):
+        m = 0
+        last_more = False
+        for p in range(str_off[i], str_off[i + 1]):
+            c = np.int64(data[p]) - 48
+            if c < 0 or c > 63:
+                bad[i] = 1
+            last_more = (c & 0x20) != 0
+            if not last_more:
+                m += 1
+        if last_more and bad[i] == 0:
+            bad[i] = 2
+        out_off[i + 1] = out_off[i] + m
+    cnt = np.zeros(out_off[n], dtype=np.uint32)
+    for i in prange(n):
+        if bad[i]:
+            continue
+        m = out_off[i]
+        p = str_off[i]
+        while p < str_off[i + 1]:
+            x = np.int64(0)
+            k = 0
+            more = True
+            while more:
+                c = np.int64(data[p]) - 48
+                x |= (c & 0x1F) << (5 * k)
+                more = (c & 0x20) != 0
+                p += 1
+                k += 1
+                if not more and (c & 0x10):
+                    x |= np.int64(-1) << (5 * k)
+            j = m - out_off[i]
+            if j > 2:
+                x += np.int64(cnt[m - 2])
+            cnt[m] = np.uint32(x & 0xFFFFFFFF)
+            m += 1
+    return cnt, out_off, bad
+
+
+@njit(**_JIT)
+def to_string(cnt):
+    """rleToString: one RLE to its compressed string, as bytes (LEB128-like, 6 bits per character)."""
+    m = len(cnt)
+    s = np.empty(max(m * 7, 1), dtype=np.uint8)
+    p = 0
+    for i in range(m):
+        x = np.int64(cnt[i])
+        if i > 2:
+            x -= np.int64(cnt[i - 2])
+        more = True
+        while more:
+            c = x & 0x1F
+            x >>= 5
+            more = (x != -1) if (c & 0x10) else (x != 0)
+            if more:
+                c |= 0x20
+            s[p] = c + 48
+            p += 1
+    return s[:p]
+
+
+@njit(**_JIT)
+def encode(mask):
+    """rleEncode of one h x w uint8 mask given in column-major order (flattened): its counts."""
+    a = len(mask)
+    out = np.empty(a + 1, dtype=np.uint32)
+    k = 0
+    prev = 0
+    c = np.uint32(0)
+    for j in range(a):
+        if mask[j] != prev:
+            out[k] = c
+            k += 1
+            c = np.uint32(0)
+            prev = mask[j]
+        c += 1
+    out[k] = c
+    return out[: k + 1].copy()
+
+
+@njit(**_JIT)
+def decode(cnt, size):
+    """rleDecode: counts to a flat column-major uint8 mask of ``size`` pixels."""
+    out = np.zeros(size, dtype=np.uint8)
+    p = 0
+    v = 0
+    for j in range(len(cnt)):
+        for _ in range(cnt[j]):
+            if p < size:
+                out[p] = v
+            p += 1
+        v = 1 - v
+    return out
+
+
+@njit(parallel=True, **_JIT)
+def areas_and_boxes(cnt, off, h, w):
+    """rleArea and rleToBbox of every RLE: area (int64) and box (N, 4) float64 [x, y, w, h]."""
+    n = len(off) - 1
+    area = np.zeros(n, dtype=np.int64)
+    box = np.zeros((n, 4))
+    for i in prange(n):
+        a0, a1 = off[i], off[i + 1]
+        s = np.uint32(0)
+        for j in range(a0 + 1, a1, 2):
+            s += cnt[j]
+        area[i] = s
+        hh = np.uint32(h[i])
+        m = ((a1 - a0) // 2) * 2
+        if m == 0 or hh == 0:
+            continue
+        xs, ys = np.uint32(w[i]), hh
+        xe = ye = np.uint32(0)
+        cc = np.uint32(0)
+        xp = np.uint32(0)
+        for j in range(m):
+            cc += cnt[a0 + j]
+            t = cc - np.uint32(j % 2)
+            y = t % hh
+            x = (t - y) // hh
+            if j % 2 == 0:
+                xp = x
+            elif xp < x:
+                ys = np.uint32(0)
+                ye = hh - np.uint32(1)
+            xs = min(xs, x)
+            xe = max(xe, x)
+            ys = min(ys, y)
+            ye = max(ye, y)
+        box[i, 0] = xs
+        box[i, 1] = ys
+        box[i, 2] = np.float64(np.uint32(xe - xs + np.uint32(1)))
+        box[i, 3] = np.float64(np.uint32(ye - ys + np.uint32(1)))
+    return area, box
+
+
+@njit(parallel=True, **_JIT)
+def place(out, out_off, rows, src_idx, cnt, off):
+    """Copy RLE src_idx[k] of (cnt, off) to slot rows[k] of (out, out_off)."""
+    for k in prange(len(rows)):
+        r, s = rows[k], src_idx[k]
+        out[out_off[r]: out_off[r + 1]] = cnt[off[s]: off[s + 1]]
+
+
+@njit(parallel=True, **_JIT)
+def sums(cnt, off):
+    """Total run length (pixels covered by the encoding) of every RLE."""
+    n = len(off) - 1
+    out = np.zeros(n, dtype=np.int64)
+    for i in prange(n):
+        s = np.int64(0)
+        for j in range(off[i], off[i + 1]):
+            s += cnt[j]
+        out[i] = s
+    return out

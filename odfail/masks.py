@@ -1,0 +1,189 @@
+"""COCO masks: the segmentations of a workspace as run-length encodings, and pycocotools.mask's functions.
+
+A segmentation is stored as the file gave it (JSON: polygons, uncompressed RLE or a compressed RLE string) and
+decoded here into one columnar form, `Rles`: every mask's run lengths in one flat uint32 array with offsets, as
+pycocotools' ``annToRLE`` would produce them (polygons rasterised with its rule and united per object). The
+kernels are in ``odfail._rle``; their rules are written there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from odfail.workspace import Workspace
+
+
+@dataclass
+class Rles:
+    """N masks. cnt: (total,) uint32 run lengths; off: (N + 1,) int64 offsets into cnt; h, w: (N,) mask size;
+    area: (N,) pixels (rleArea); box: (N, 4) float64 [x, y, w, h] of the mask (rleToBbox). An object without a
+    segmentation has no runs, area 0 and box 0."""
+
+    cnt: np.ndarray
+    off: np.ndarray
+    h: np.ndarray
+    w: np.ndarray
+    area: np.ndarray
+    box: np.ndarray
+
+
+def _buffer(arr, dtype) -> np.ndarray:
+    """The values of a pyarrow primitive array as numpy, zero-copy (pyarrow's own to_numpy imports pandas)."""
+    return np.frombuffer(arr.buffers()[1], dtype=dtype)[arr.offset: arr.offset + len(arr)]
+
+
+def _offsets(arr) -> np.ndarray:
+    """A pyarrow (large) list or string array's offsets as int64."""
+    dtype = np.int64 if str(arr.type).startswith("large") else np.int32
+    return np.frombuffer(arr.buffers()[1], dtype=dtype)[arr.offset: arr.offset + len(arr) + 1].astype(np.int64)
+
+
+def load_rles(ws: Workspace, table: str, key: str, ids: np.ndarray, run: str | None = None) -> Rles:
+    """The masks of ``table`` ("gt" or "predictions") for the rows with these ids (``key`` = gt_id or pred_id),
+    in the order of ``ids``. Polygons are rasterised at their image's size."""
+    import duckdb
+
+    from odfail import _rle
+    from odfail.exceptions import WorkspaceError
+    from odfail.match import _index
+    from odfail.workspace import _quote
+
+    src = f"read_parquet({_quote(str(ws.table_path(table, run)))})"
+    images = f"read_parquet({_quote(str(ws.table_path('images')))})"
+    con = duckdb.connect()
+    try:
+        polys = con.sql(f"""
+            select t.{key} as id, i.height as h, i.width as w, i.image_id,
+                   list_transform(p, lambda q: len(q)) as lens, flatten(p) as xy
+            from (select {key}, image_id, try_cast(segmentation as DOUBLE[][]) as p from {src}
+                  where json_type(segmentation) = 'ARRAY') t
+            join {images} i on i.image_id = t.image_id""").to_arrow_table()
+        strings = con.sql(f"""
+            select {key} as id, (segmentation->'size'->>0)::BIGINT as h, (segmentation->'size'->>1)::BIGINT as w,
+                   segmentation->>'counts' as s
+            from {src} where json_type(segmentation->'counts') = 'VARCHAR'""").to_arrow_table()
+        lists = con.sql(f"""
+            select {key} as id, (segmentation->'size'->>0)::BIGINT as h, (segmentation->'size'->>1)::BIGINT as w,
+                   try_cast(segmentation->'counts' as UINTEGER[]) as c
+            from {src} where json_type(segmentation->'counts') = 'ARRAY'""").to_arrow_table()
+    finally:
+        con.close()
+
+    def col(t, name):
+        return t.column(name).combine_chunks()
+
+    parts = []  # (ids, h, w, cnt, off)
+    if polys.num_rows:
+        h, w = col(polys, "h"), col(polys, "w")
+        if h.null_count or w.null_count:
+            bad = col(polys, "image_id").to_pylist()[[i for i, v in enumerate(h.to_pylist()) if v is None][0]]
+            raise WorkspaceError(f"image {bad} has no width/height: its polygons cannot be rasterised")
+        lens, xy = col(polys, "lens"), col(polys, "xy")
+        poly_len = _buffer(lens.values, np.int64)
+        poly_off = np.concatenate(([0], np.cumsum(poly_len)))
+        cnt, off = _rle.objects_from_polygons(_buffer(xy.values, np.float64), poly_off, _offsets(lens),
+                                              _buffer(h, np.int32).astype(np.int64),
+                                              _buffer(w, np.int32).astype(np.int64))
+        parts.append((_buffer(col(polys, "id"), np.int64), _buffer(h, np.int32), _buffer(w, np.int32), cnt, off))
+    if strings.num_rows:
+        s = col(strings, "s")
+        data = np.frombuffer(s.buffers()[2], dtype=np.uint8)
+        cnt, off, bad = _rle.from_strings(data, _offsets(s))
+        ids_s = _buffer(col(strings, "id"), np.int64)
+        if bad.any():
+            raise WorkspaceError(f"{table} {key} {ids_s[np.argmax(bad)]}: malformed compressed RLE string")
+        parts.append((ids_s, _buffer(col(strings, "h"), np.int64), _buffer(col(strings, "w"), np.int64), cnt, off))
+    if lists.num_rows:
+        c = col(lists, "c")
+        parts.append((_buffer(col(lists, "id"), np.int64), _buffer(col(lists, "h"), np.int64),
+                      _buffer(col(lists, "w"), np.int64), _buffer(c.values, np.uint32).copy(), _offsets(c)))
+
+    n = len(ids)
+    lengths = np.zeros(n, dtype=np.int64)
+    h_all = np.zeros(n, dtype=np.int64)
+    w_all = np.zeros(n, dtype=np.int64)
+    sorted_ids = np.sort(ids)
+    order = np.argsort(ids)
+    placed = []
+    for pid, ph, pw, cnt, off in parts:
+        pos_sorted, found = _index(sorted_ids, pid)
+        rows = order[pos_sorted]
+        keep = np.flatnonzero(found)
+        rows = rows[keep]
+        lengths[rows] = (off[1:] - off[:-1])[keep]
+        h_all[rows], w_all[rows] = np.asarray(ph)[keep], np.asarray(pw)[keep]
+        placed.append((rows, keep, cnt, off))
+    out_off = np.concatenate(([0], np.cumsum(lengths))).astype(np.int64)
+    out = np.empty(out_off[-1], dtype=np.uint32)
+    for rows, keep, cnt, off in placed:
+        _rle.place(out, out_off, rows, keep, cnt, off)
+    sums = _rle.sums(out, out_off)
+    wrong = np.flatnonzero((lengths > 0) & (sums != h_all * w_all))
+    if len(wrong):
+        i = wrong[0]
+        raise WorkspaceError(f"{table} {key} {ids[i]}: the RLE's run lengths sum to {sums[i]}, not height x width "
+                             f"= {h_all[i] * w_all[i]}")
+    area, box = _rle.areas_and_boxes(out, out_off, h_all, w_all)
+    return Rles(out, out_off, h_all, w_all, area, box)
+
+
+# ---- pycocotools.mask's functions, on single masks (used by the tests; the pipeline works on Rles) ----
+
+def encode(mask: np.ndarray) -> dict:
+    """A binary h x w mask -> {"size": [h, w], "counts": compressed string}, as pycocotools.mask.encode."""
+    from odfail import _rle
+
+    m = np.asarray(mask, dtype=np.uint8)
+    cnt = _rle.encode(np.ascontiguousarray(m.T).ravel())
+    return {"size": [m.shape[0], m.shape[1]], "counts": _rle.to_string(cnt).tobytes()}
+
+
+def counts(rle: dict) -> np.ndarray:
+    """Run lengths of an RLE dict with a compressed (str/bytes) or uncompressed (list) ``counts``."""
+    from odfail import _rle
+
+    c = rle["counts"]
+    if isinstance(c, list):
+        return np.asarray(c, dtype=np.uint32)
+    data = np.frombuffer(c.encode() if isinstance(c, str) else c, dtype=np.uint8)
+    cnt, _, bad = _rle.from_strings(data, np.array([0, len(data)], dtype=np.int64))
+    if bad[0]:
+        raise ValueError("malformed compressed RLE string")
+    return cnt
+
+
+def decode(rle: dict) -> np.ndarray:
+    """RLE dict -> h x w uint8 mask, as pycocotools.mask.decode."""
+    from odfail import _rle
+
+    h, w = rle["size"]
+    return _rle.decode(counts(rle), h * w).reshape(w, h).T
+
+
+def area(rle: dict) -> int:
+    return int(counts(rle)[1::2].sum())
+
+
+def to_bbox(rle: dict) -> np.ndarray:
+    """[x, y, w, h] of the mask, as pycocotools.mask.toBbox."""
+    from odfail import _rle
+
+    c = counts(rle)
+    _, box = _rle.areas_and_boxes(c, np.array([0, len(c)], dtype=np.int64), np.array([rle["size"][0]]),
+                                  np.array([rle["size"][1]]))
+    return box[0]
+
+
+def from_polygons(polygons: list[list[float]], h: int, w: int) -> dict:
+    """Polygons of one object -> their union as an RLE dict, as pycocotools' frPyObjects + merge."""
+    from odfail import _rle
+
+    xy = np.asarray([v for p in polygons for v in p], dtype=np.float64)
+    poly_off = np.concatenate(([0], np.cumsum([len(p) for p in polygons]))).astype(np.int64)
+    cnt, _ = _rle.objects_from_polygons(xy, poly_off, np.array([0, len(polygons)], dtype=np.int64),
+                                        np.array([h], dtype=np.int64), np.array([w], dtype=np.int64))
+    return {"size": [h, w], "counts": _rle.to_string(cnt).tobytes()}
