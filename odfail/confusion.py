@@ -74,7 +74,7 @@ class ConfusionResult:
 
 
 def confusion(workspace: Workspace | str, run: str, iou: float = 0.5, score: float | None = None,
-              by: str = "class", top: int = 10) -> ConfusionResult:
+              by: str = "class", top: int = 10, iou_type: str = "bbox") -> ConfusionResult:
     """Confusion matrix of one run at IoU ``iou`` among predictions with score >= ``score``.
 
     Example:
@@ -93,12 +93,13 @@ def confusion(workspace: Workspace | str, run: str, iou: float = 0.5, score: flo
     ws.require_run(run)
     con = ws.connect()
     try:
-        if not con.execute("select count(*) from tide_matches where run = $run and pos_threshold = $pos",
-                           {"run": run, "pos": float(iou)}).fetchall()[0][0]:
+        if not con.execute("""select count(*) from tide_matches
+                              where run = $run and pos_threshold = $pos and iou_type = $iou_type""",
+                           {"run": run, "pos": float(iou), "iou_type": iou_type}).fetchall()[0][0]:
             con.close()
-            match_tide(ws, run, iou)
+            match_tide(ws, run, iou, iou_type)
             con = ws.connect()
-        set_thresholds(con, iou, score=score)
+        set_thresholds(con, iou, score=score, iou_type=iou_type)
         cells = con.execute("""select actual_category_id, predicted_category_id, n from confusion
                                where run = $run""", {"run": run}).fetchall()
         cats = con.execute("select category_id, name, supercategory from categories").fetchall()

@@ -53,6 +53,7 @@ class ErrorsResult:
     """
 
     run: str
+    iou_type: str
     pos_threshold: float
     bg_threshold: float
     ap: float
@@ -65,7 +66,8 @@ class ErrorsResult:
     def __str__(self) -> str:
         main = SHORT_NAMES
         lines = [f"-- {self.run} --", "",
-                 f"bbox AP @ {self.pos_threshold * 100:g}: {self.ap * 100:.2f}   "
+                 f"{'mask' if self.iou_type == 'segm' else 'bbox'} AP @ {self.pos_threshold * 100:g}: "
+                 f"{self.ap * 100:.2f}   "
                  f"(background threshold {self.bg_threshold:g})", ""]
         lines += _table("Main Errors", [["Type", *main],
                                         [" dAP", *(f"{self.dap[t] * 100:6.2f}" for t in main)],
@@ -79,7 +81,8 @@ class ErrorsResult:
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"run": self.run, "pos_threshold": self.pos_threshold, "bg_threshold": self.bg_threshold,
+        return {"run": self.run, "iou_type": self.iou_type, "pos_threshold": self.pos_threshold,
+                "bg_threshold": self.bg_threshold,
                 "ap50" if self.pos_threshold == 0.5 else "ap": self.ap, "dAP": self.dap, "counts": self.counts,
                 "duplicates": self.duplicates}
 
@@ -120,7 +123,7 @@ def _check_thresholds(pos: float, bg: float) -> None:
 # predictions tidecv looks at, and only where the image has regular GT. Used for the Parquet file, and in
 # process as a temporary view while that file is being written.
 _FACTS_SQL = """
-    select c.run, c.pos_threshold, pred_id, image_id, category_id, score,
+    select c.run, c.iou_type, c.pos_threshold, pred_id, image_id, category_id, score,
            push_order >= 0 as kept, image_rank::INTEGER as image_rank, nullif(push_order, -1) as push_order,
            case when push_order >= 0 then class_order end as class_order,
            case when matched then gt_id end as gt_id,
@@ -137,13 +140,13 @@ _FACTS_SQL = """
     from {src}, {const} as c"""
 
 
-def tide_facts(ws: Workspace, run: str, pos: float = POS_THRESHOLD) -> dict[str, np.ndarray]:
+def tide_facts(ws: Workspace, run: str, pos: float = POS_THRESHOLD, iou_type: str = "bbox") -> dict[str, np.ndarray]:
     """tidecv's matching of one run at one positive threshold: the columns of ``tide_matches`` (see
-    ``_FACTS_SQL``), one entry per prediction in stored order."""
+    ``_FACTS_SQL``), one entry per prediction in stored order. iou_type "segm" is tidecv's mask mode."""
     from odfail.evaluate import Params
     from odfail.match import _index, load_inputs
 
-    inputs = load_inputs(ws, run, Params())
+    inputs = load_inputs(ws, run, Params(), iou_type)
     gt, dt = inputs.gt, inputs.dt
     # tidecv walks images in the GT file's order, which is the order of the stored images table
     in_file = inputs.img_file_order
@@ -183,12 +186,14 @@ def tide_facts(ws: Workspace, run: str, pos: float = POS_THRESHOLD) -> dict[str,
             "iou_dupe": iou_dupe, "gt_dupe": ids(gt_dupe, gt["gt_id"]), "iou_any": iou_any}
 
 
-def _const(run: str, pos: float) -> dict[str, np.ndarray]:
-    return {"run": np.array([run], dtype=object), "pos_threshold": np.array([float(pos)])}
+def _const(run: str, pos: float, iou_type: str) -> dict[str, np.ndarray]:
+    return {"run": np.array([run], dtype=object), "iou_type": np.array([iou_type], dtype=object),
+            "pos_threshold": np.array([float(pos)])}
 
 
-def write_tide_matches(ws: Workspace, run: str, pos: float, facts: dict[str, np.ndarray]) -> None:
-    """Store `tide_facts` in ``tide_matches/<run>.parquet``, keeping the rows of other thresholds."""
+def write_tide_matches(ws: Workspace, run: str, pos: float, facts: dict[str, np.ndarray],
+                       iou_type: str = "bbox") -> None:
+    """Store `tide_facts` in ``tide_matches/<run>.parquet``, keeping the rows of other thresholds and types."""
     import os
 
     import duckdb
@@ -197,22 +202,23 @@ def write_tide_matches(ws: Workspace, run: str, pos: float, facts: dict[str, np.
 
     target = ws.table_path("tide_matches", run)
     tmp = target.with_suffix(f".parquet.{os.getpid()}.tmp")
-    others = (f"select * from read_parquet({_quote(str(target))}) where pos_threshold <> $pos union all "
-              if target.exists() else "")
+    others = (f"select * from read_parquet({_quote(str(target))}) "
+              "where not (pos_threshold = $pos and iou_type = $iou_type) union all " if target.exists() else "")
     con = duckdb.connect()
     try:
         con.register("src", facts)
-        con.register("const", _const(run, pos))
+        con.register("const", _const(run, pos, iou_type))
         con.execute(f"copy ({others} {_FACTS_SQL.format(src='src', const='const')}) to {_quote(str(tmp))} "
-                    "(format parquet, dictionary_size_limit 1)", {"pos": float(pos)} if others else None)
+                    "(format parquet, dictionary_size_limit 1)",
+                    {"pos": float(pos), "iou_type": iou_type} if others else None)
     finally:
         con.close()
     os.replace(tmp, target)
 
 
-def match_tide(ws: Workspace, run: str, pos: float = POS_THRESHOLD) -> None:
+def match_tide(ws: Workspace, run: str, pos: float = POS_THRESHOLD, iou_type: str = "bbox") -> None:
     """Run tidecv's matching on one run at one positive threshold and store it in ``tide_matches``."""
-    write_tide_matches(ws, run, pos, tide_facts(ws, run, pos))
+    write_tide_matches(ws, run, pos, tide_facts(ws, run, pos, iou_type), iou_type)
 
 
 def _warm_tide() -> None:
@@ -226,9 +232,11 @@ def _warm_tide() -> None:
     _kernels.tide_ap(i, i, f, i, b, b, np.zeros(0, dtype=np.int8), b, i, i, i, i, 0)
 
 
-def set_thresholds(con, pos: float, bg: float | None = None, score: float | None = None) -> None:
+def set_thresholds(con, pos: float, bg: float | None = None, score: float | None = None,
+                   iou_type: str = "bbox") -> None:
     """Set the DuckDB variables the error views read (see sql/views/prediction_errors.sql)."""
     con.execute("set variable pos_threshold = $v", {"v": float(pos)})
+    con.execute("set variable iou_type = $v", {"v": iou_type})
     if bg is not None:
         con.execute("set variable bg_threshold = $v", {"v": float(bg)})
     if score is not None:
@@ -236,7 +244,8 @@ def set_thresholds(con, pos: float, bg: float | None = None, score: float | None
 
 
 def errors(workspace: Workspace | str, run: str, pos_threshold: float = POS_THRESHOLD,
-           bg_threshold: float = BG_THRESHOLD, on_step: Callable[[str], None] | None = None) -> ErrorsResult:
+           bg_threshold: float = BG_THRESHOLD, iou_type: str = "bbox",
+           on_step: Callable[[str], None] | None = None) -> ErrorsResult:
     """tidecv's error analysis of one run: error types, counts and dAP, equal to ``tidecv.TIDE``'s.
 
     Matches the run tidecv's way first if the workspace has no ``tide_matches`` for it at ``pos_threshold``.
@@ -251,6 +260,10 @@ def errors(workspace: Workspace | str, run: str, pos_threshold: float = POS_THRE
 
     t0 = time.perf_counter()
     _check_thresholds(pos_threshold, bg_threshold)
+    if iou_type not in ("bbox", "segm"):
+        from odfail.exceptions import WorkspaceError
+
+        raise WorkspaceError(f"--iou-type {iou_type}: expected bbox or segm")
     ws = workspace if isinstance(workspace, Workspace) else Workspace(workspace)
     ws.require_run(run)
     step = on_step or (lambda message: None)
@@ -260,14 +273,15 @@ def errors(workspace: Workspace | str, run: str, pos_threshold: float = POS_THRE
     con = ws.connect()
     writer, failed = None, []
     try:
-        if not con.execute("select count(*) from tide_matches where run = $run and pos_threshold = $pos",
-                           {"run": run, "pos": float(pos_threshold)}).fetchall()[0][0]:
+        if not con.execute("""select count(*) from tide_matches
+                              where run = $run and pos_threshold = $pos and iou_type = $iou_type""",
+                           {"run": run, "pos": float(pos_threshold), "iou_type": iou_type}).fetchall()[0][0]:
             step("matching the tidecv way (first run on a machine compiles the kernels)")
-            facts = tide_facts(ws, run, pos_threshold)
+            facts = tide_facts(ws, run, pos_threshold, iou_type)
 
             def write() -> None:
                 try:
-                    write_tide_matches(ws, run, pos_threshold, facts)
+                    write_tide_matches(ws, run, pos_threshold, facts, iou_type)
                 except BaseException as e:  # re-raised below, in the caller's thread
                     failed.append(e)
 
@@ -276,11 +290,11 @@ def errors(workspace: Workspace | str, run: str, pos_threshold: float = POS_THRE
             writer = threading.Thread(target=write, daemon=True)
             writer.start()
             con.register("tide_src", facts)
-            con.register("tide_const", _const(run, pos_threshold))
+            con.register("tide_const", _const(run, pos_threshold, iou_type))
             con.execute("create temp view tide_matches as "
                         + _FACTS_SQL.format(src="tide_src", const="tide_const"))
         step("typing errors (SQL)")
-        set_thresholds(con, pos_threshold, bg_threshold)
+        set_thresholds(con, pos_threshold, bg_threshold, iou_type=iou_type)
         codes = "['TP', 'Cls', 'Loc', 'Both', 'Dupe', 'Bkg']"
         # (con.sql, not con.execute: its result reaches numpy about twice as fast)
         p = con.sql(f"""select category_id, class_order, score, push_order, ignored, fixes_gt,
@@ -328,6 +342,6 @@ def errors(workspace: Workspace | str, run: str, pos_threshold: float = POS_THRE
     _, per_object = np.unique(p["error_gt"][code == _kernels.E_DUPE], return_counts=True)
     duplicates = {"objects": len(per_object), "most": int(per_object.max()) if len(per_object) else 0}
     step("done")
-    return ErrorsResult(run, float(pos_threshold), float(bg_threshold), base / 100, dap,
+    return ErrorsResult(run, iou_type, float(pos_threshold), float(bg_threshold), base / 100, dap,
                         {n: int(c.sum()) for n, c in counts_k.items()}, per_class, duplicates,
                         time.perf_counter() - t0)

@@ -53,12 +53,12 @@ SCHEMAS: dict[str, str] = {
     "gt_matches": ("run VARCHAR, gt_id BIGINT, image_id BIGINT, category_id BIGINT, ignored BOOLEAN, "
                    "iou_best DOUBLE, pred_best BIGINT"),
     "match_pairs": "run VARCHAR, pred_id BIGINT, gt_id BIGINT, iou_threshold DOUBLE",
-    # written by `odfail errors` (odfail.tide): tidecv's matching, one set of rows per positive threshold
-    "tide_matches": ("run VARCHAR, pos_threshold DOUBLE, pred_id BIGINT, image_id BIGINT, category_id BIGINT, "
-                     "score DOUBLE, kept BOOLEAN, image_rank INTEGER, push_order BIGINT, class_order BIGINT, "
-                     "gt_id BIGINT, ignored BOOLEAN, image_has_gt BOOLEAN, iou_same DOUBLE, gt_same BIGINT, "
-                     "iou_other DOUBLE, gt_other BIGINT, category_other BIGINT, iou_dupe DOUBLE, gt_dupe BIGINT, "
-                     "iou_any DOUBLE"),
+    # written by `odfail errors` (odfail.tide): tidecv's matching, one set of rows per iou type and threshold
+    "tide_matches": ("run VARCHAR, iou_type VARCHAR, pos_threshold DOUBLE, pred_id BIGINT, image_id BIGINT, "
+                     "category_id BIGINT, score DOUBLE, kept BOOLEAN, image_rank INTEGER, push_order BIGINT, "
+                     "class_order BIGINT, gt_id BIGINT, ignored BOOLEAN, image_has_gt BOOLEAN, iou_same DOUBLE, "
+                     "gt_same BIGINT, iou_other DOUBLE, gt_other BIGINT, category_other BIGINT, iou_dupe DOUBLE, "
+                     "gt_dupe BIGINT, iou_any DOUBLE"),
 }
 # Tables stored one file per run, in a folder of that name.
 PER_RUN = ("predictions", "matches", "gt_matches", "match_pairs", "tide_matches")

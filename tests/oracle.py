@@ -10,8 +10,8 @@ import numpy as np
 
 
 def pycoco_eval(gt: dict | str, dt: list | str, area_ranges: dict | None = None, max_dets=None, use_cats=True,
-                summarize=True, img_ids=None, cat_ids=None):
-    """COCOeval(bbox) with optional params; returns the COCOeval object (eval arrays, stats if summarize)."""
+                summarize=True, img_ids=None, cat_ids=None, iou_type="bbox"):
+    """COCOeval with optional params; returns the COCOeval object (eval arrays, stats if summarize)."""
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
 
@@ -23,7 +23,7 @@ def pycoco_eval(gt: dict | str, dt: list | str, area_ranges: dict | None = None,
         else:
             g = COCO(gt)
         d = g.loadRes(copy.deepcopy(dt) if isinstance(dt, list) else dt)
-        E = COCOeval(g, d, "bbox")
+        E = COCOeval(g, d, iou_type)
         if area_ranges is not None:
             E.params.areaRng = [list(v) for v in area_ranges.values()]
             E.params.areaRngLbl = list(area_ranges)
@@ -47,7 +47,7 @@ def assert_arrays_equal(ours, E):
     np.testing.assert_array_equal(ours.recall, E.eval["recall"])
 
 
-def tide_eval(gt: dict | str, dt: list | str, pos: float = 0.5, bg: float = 0.1) -> dict:
+def tide_eval(gt: dict | str, dt: list | str, pos: float = 0.5, bg: float = 0.1, mode: str = "bbox") -> dict:
     """tidecv's TIDE (box mode) on a COCO GT and results file: AP and dAP as fractions, and the error counts.
 
     tidecv's COCO loader rasterises every GT mask and needs `segmentation`, `iscrowd` and the image size;
@@ -83,7 +83,7 @@ def tide_eval(gt: dict | str, dt: list | str, pos: float = 0.5, bg: float = 0.1)
         with contextlib.redirect_stdout(io.StringIO()):
             g, d = datasets.COCO(gpath), datasets.COCOResult(dpath, name="r")
             tide = TIDE(pos_threshold=pos, background_threshold=bg)
-            run = tide.evaluate(g, d, mode=TIDE.BOX, name="r")
+            run = tide.evaluate(g, d, mode=TIDE.MASK if mode == "segm" else TIDE.BOX, name="r")
             errors = tide.get_all_errors()
     dap = {k: v / 100 for k, v in errors["main"]["r"].items()}
     dap["FP"] = errors["special"]["r"]["FalsePos"] / 100

@@ -49,6 +49,25 @@ def test_real_sets_equal_tidecv(tmp_path, folder, gt, dt):
         assert view.sql(check.read_text()).is_empty(), check.name
 
 
+MASK_SETS = [("cocoapi-val2014-100", "instances_val2014_100.json", "instances_val2014_fakesegm100_results.json"),
+             ("fce-shapes-segm", "gt_dataset.json", "dt_dataset_rle_nobbox.json"),
+             ("detectron2-val2017-mini", "gt.json", "dt.json")]
+
+
+@pytest.mark.parametrize("folder,gt,dt", MASK_SETS, ids=[s[0] for s in MASK_SETS])
+def test_mask_mode_equals_tidecv(tmp_path, folder, gt, dt):
+    """tidecv's mask mode (TIDE.MASK): the same rules on mask IoU, crowd regions as masks too; the bbox rows
+    of tide_matches stay apart from the segm ones."""
+    ws = _ingest(tmp_path, shared(folder, gt), shared(folder, dt))
+    ours = errors(ws, "r", iou_type="segm")
+    assert_equal_to_tidecv(ours, tide_eval(str(shared(folder, gt)), str(shared(folder, dt)), mode="segm"))
+    errors(ws, "r")  # bbox rows beside the segm rows
+    view = Workspace(ws)
+    n = view.sql("select count(*) n from predictions")["n"][0]
+    assert view.sql("select iou_type, count(*) n from tide_matches group by 1 order by 1").rows() == [
+        ("bbox", n), ("segm", n)]
+
+
 @pytest.mark.parametrize("pos,bg", [(0.5, 0.1), (0.75, 0.3), (0.3, 0.05)])
 def test_generated_set_equals_tidecv_at_several_thresholds(tmp_path, pos, bg):
     """A generated set with every failure mode (confusion among similar classes, jitter, duplicates, crowd,

@@ -27,6 +27,7 @@ class By(str, Enum):
 
 
 RunOpt = Annotated[str, typer.Option("--run", "-r", help="Prediction run to analyse.")]
+IouTypeOpt = Annotated[str, typer.Option("--iou-type", help="bbox, or segm (mask IoU: tidecv's mask mode).")]
 
 
 def register(app: typer.Typer) -> None:
@@ -41,6 +42,7 @@ def errors(
                                                   "true positive (tidecv pos_threshold).")] = 0.5,
     bg_threshold: Annotated[float, typer.Option("--bg-threshold", help="IoU at or below which a prediction "
                                                  "overlaps nothing (tidecv background_threshold).")] = 0.1,
+    iou_type: IouTypeOpt = "bbox",
     per_class: Annotated[bool, typer.Option("--per-class", help="Also print counts and dAP per class.")] = False,
     format: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.table,
 ) -> None:
@@ -53,7 +55,7 @@ def errors(
     from odfail.cli import progress
     from odfail.tide import errors as run_errors
 
-    result = run_errors(workspace, run, pos_threshold, bg_threshold, on_step=progress("errors"))
+    result = run_errors(workspace, run, pos_threshold, bg_threshold, iou_type, on_step=progress("errors"))
     if format is Format.json:
         typer.echo(result.to_json())
         return
@@ -83,6 +85,7 @@ def confusion(
     score: Annotated[float, typer.Option("--score", help="Only predictions with at least this score.")] = 0.0,
     by: Annotated[By, typer.Option("--by", help="Rows and columns: classes or supercategories.")] = By.class_,
     top: Annotated[int, typer.Option("--top", help="How many confused pairs to list.")] = 10,
+    iou_type: IouTypeOpt = "bbox",
     format: Annotated[MatrixFormat, typer.Option("--format", "-f", help="Output format.")] = MatrixFormat.table,
 ) -> None:
     """Confusion matrix with background (rows: actual class, columns: predicted) and the most confused pairs.
@@ -91,7 +94,7 @@ def confusion(
     """
     from odfail.confusion import confusion as run_confusion
 
-    result = run_confusion(workspace, run, iou, score, by.value, top)
+    result = run_confusion(workspace, run, iou, score, by.value, top, iou_type)
     if format is MatrixFormat.json:
         typer.echo(result.to_json())
     elif format is MatrixFormat.csv:

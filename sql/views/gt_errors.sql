@@ -7,6 +7,7 @@ with runs as (
     select distinct run
     from tide_matches
     where pos_threshold = coalesce(getvariable('pos_threshold')::DOUBLE, 0.5)
+        and iou_type = coalesce(getvariable('iou_type')::VARCHAR, 'bbox')
 ),
 
 regular as (

@@ -1,7 +1,8 @@
 /* tidecv's verdict on every prediction it looks at: TP, or one error type (Cls, Loc, Both, Dupe, Bkg).
    grain: one row per kept prediction per run; key: (run, pred_id). Reads the tide_matches rows of the
-   positive threshold in DuckDB variable pos_threshold (default 0.5) and tests the background threshold in
-   bg_threshold (default 0.1):  SET VARIABLE bg_threshold = 0.2;
+   positive threshold in DuckDB variable pos_threshold (default 0.5) and of iou_type ('bbox', the default, or
+   'segm': tidecv's mask mode), and tests the background threshold in bg_threshold (default 0.1):
+   SET VARIABLE bg_threshold = 0.2;
    ignored: inside a crowd region; tidecv still types it (and counts it) but never scores it, unless a fix
    turns it into a TP.
    error_gt / error_category: the GT the error is about (Loc, Cls: the GT a fix would match; Dupe: the GT
@@ -12,7 +13,8 @@
 with kept as (
     select t.*, coalesce(getvariable('bg_threshold')::DOUBLE, 0.1) as bg
     from tide_matches as t
-    where t.pos_threshold = coalesce(getvariable('pos_threshold')::DOUBLE, 0.5) and t.kept
+    where t.pos_threshold = coalesce(getvariable('pos_threshold')::DOUBLE, 0.5)
+        and t.iou_type = coalesce(getvariable('iou_type')::VARCHAR, 'bbox') and t.kept
 ),
 
 typed as materialized (
@@ -62,7 +64,7 @@ best_fix as (
 
 final as (
     select
-        r.run, r.pos_threshold, r.bg as bg_threshold, r.pred_id, r.image_id, r.category_id, r.score,
+        r.run, r.iou_type, r.pos_threshold, r.bg as bg_threshold, r.pred_id, r.image_id, r.category_id, r.score,
         r.image_rank, r.push_order, r.class_order, r.error_type, r.ignored, r.gt_id, r.error_gt, r.error_category,
         u.pred_id as suppressed_by,
         b.pred_id is not null as fixes_gt,

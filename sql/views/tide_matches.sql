@@ -1,5 +1,6 @@
-/* tidecv's matching of every prediction, written by `odfail errors` (once per positive IoU threshold asked for).
-   grain: one row per prediction per run per pos_threshold; key: (run, pos_threshold, pred_id).
+/* tidecv's matching of every prediction, written by `odfail errors` (once per IoU type and positive threshold).
+   grain: one row per prediction per run per iou_type and pos_threshold; key: (run, iou_type, pos_threshold,
+   pred_id). iou_type 'bbox' (box IoU) or 'segm' (tidecv's mask mode: mask IoU).
    tidecv differs from COCO here: it cuts each image (all classes together) to its 100 best predictions,
    does not match crowd GT, breaks IoU ties towards the first GT in file order, and ignores an unmatched
    prediction inside a same-class crowd region only when crowd IoU > pos (strict).

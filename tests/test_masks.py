@@ -1,0 +1,158 @@
+"""Masks: the RLE codec and polygon rasterisation equal pycocotools.mask bit for bit, and segm evaluation equals
+pycocotools COCOeval(iouType='segm') on every mask set of ../shared/data and on random cases."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pycocotools import mask as M
+
+from odfail import ingest
+from odfail import masks as O
+from odfail.evaluate import Params, evaluate
+from tests.conftest import shared, write_json
+from tests.oracle import assert_arrays_equal, pycoco_eval
+from tests.test_evaluate_oracle import STATS, _expected
+
+RNG_SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@RNG_SETTINGS
+@given(h=st.integers(1, 30), w=st.integers(1, 30), density=st.floats(0, 1), seed=st.integers(0, 2**32 - 1))
+def test_encode_decode_area_bbox_equal_pycocotools(h, w, density, seed):
+    m = (np.random.default_rng(seed).random((h, w)) < density).astype(np.uint8)
+    ref = M.encode(np.asfortranarray(m))
+    ours = O.encode(m)
+    assert ours["counts"] == ref["counts"] and ours["size"] == ref["size"]
+    assert (O.decode(ref) == m).all()
+    assert O.area(ref) == M.area(ref)
+    np.testing.assert_array_equal(O.to_bbox(ref), M.toBbox(ref))
+
+
+def polygon(draw, h, w):
+    k = draw(st.integers(3, 8))
+    coords = draw(st.lists(st.floats(-5, max(h, w) + 5, allow_nan=False), min_size=2 * k, max_size=2 * k))
+    if draw(st.booleans()):
+        coords = [float(round(c)) for c in coords]  # on the pixel grid: ties in the rasteriser's rounding
+    if draw(st.booleans()):
+        coords[2:4] = coords[0:2]  # a repeated vertex: a zero-length edge (0 / 0 in maskApi.c)
+    return coords
+
+
+@st.composite
+def polygons(draw):
+    h, w = draw(st.integers(1, 50)), draw(st.integers(1, 50))
+    return h, w, [polygon(draw, h, w) for _ in range(draw(st.integers(1, 3)))]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=polygons())
+def test_polygon_rasterisation_equals_pycocotools(case):
+    """frPyObjects + merge: the same pixels, hence the same areas (which decide small/medium/large)."""
+    h, w, polys = case
+    ref = M.merge(M.frPyObjects(polys, h, w))
+    assert O.from_polygons(polys, h, w)["counts"] == ref["counts"]
+
+
+SEGM_SETS = [  # (folder, gt, dt, name of the evaluation in expected.json)
+    ("cocoapi-val2014-100", "instances_val2014_100.json", "instances_val2014_fakesegm100_results.json", "segm"),
+    ("fce-shapes-segm", "gt_dataset.json", "dt_dataset_rle_nobbox.json", "segm_rle_nobbox"),
+    ("fce-shapes-segm", "gt_dataset.json", "dt_dataset.json", "segm_raw_dt (NOT published; pycocotools 2.0.11)"),
+    ("detectron2-val2017-mini", "gt.json", "dt.json", "segm"),
+]
+
+
+@pytest.mark.parametrize("folder,gt,dt,name", SEGM_SETS, ids=[f"{s[0]}:{s[2]}" for s in SEGM_SETS])
+def test_segm_sets_equal_pycocotools_and_published_numbers(tmp_path, folder, gt, dt, name):
+    """The 12 numbers equal pycocotools and expected.json (|d| <= 1e-12); precision/recall arrays element-wise.
+    fce-shapes-segm twice: its results with a bbox keep the box area (APm 0.792), without one the mask area
+    (APm 0.737), as loadRes does."""
+    ingest(tmp_path / "ws", gt=shared(folder, gt), predictions=[(shared(folder, dt), "r")])
+    ours = evaluate(tmp_path / "ws", "r", iou_type="segm")
+    E = pycoco_eval(str(shared(folder, gt)), str(shared(folder, dt)), iou_type="segm")
+    got = [ours.stats[k] for k in STATS]
+    np.testing.assert_allclose(got, E.stats, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(got, _expected(folder, name)["stats"], rtol=0, atol=1e-12)
+    assert_arrays_equal(ours, E)
+
+
+def test_segm_custom_area_ranges_nano_micro(tmp_path):
+    folder = "cocoapi-val2014-100"
+    exp = _expected(folder, "bbox_custom_ranges")
+    ranges = dict(zip(exp["params"]["areaRngLbl"], map(tuple, exp["params"]["areaRng"])))
+    gt, dt = shared(folder, "instances_val2014_100.json"), shared(folder, "instances_val2014_fakesegm100_results.json")
+    ingest(tmp_path / "ws", gt=gt, predictions=[(dt, "r")])
+    ours = evaluate(tmp_path / "ws", "r", Params(area_ranges=ranges), iou_type="segm")
+    got = [ours.stats[k] for k in ("AP", "AP50", "AP75", "AP_nano", "AP_micro", "APs", "APm", "APl", "AR1",
+                                   "AR10", "AR100", "AR_nano", "AR_micro", "ARs", "ARm", "ARl")]
+    np.testing.assert_allclose(got, _expected(folder, "segm_custom_ranges")["stats"], rtol=0, atol=1e-12)
+    assert_arrays_equal(ours, pycoco_eval(str(gt), str(dt), area_ranges=ranges, summarize=False, iou_type="segm"))
+
+
+def test_mask_only_results_evaluate_as_boxes_like_load_res(tmp_path):
+    """A result with only a mask gets the mask's box and area (loadRes: toBbox, area) for bbox evaluation."""
+    folder = "detectron2-val2017-mini"
+    dets = json.loads(shared(folder, "dt.json").read_text())
+    for d in dets:
+        d.pop("bbox", None)
+    dt = write_json(tmp_path / "dt.json", dets)
+    ingest(tmp_path / "ws", gt=shared(folder, "gt.json"), predictions=[(dt, "r")])
+    ours = evaluate(tmp_path / "ws", "r")
+    E = pycoco_eval(str(shared(folder, "gt.json")), str(dt))
+    np.testing.assert_allclose([ours.stats[k] for k in STATS], E.stats, rtol=0, atol=1e-12)
+    assert_arrays_equal(ours, E)
+
+
+@st.composite
+def mask_case(draw):
+    """Random GT polygons (sometimes several per object, sometimes crowd RLE) and predictions given as polygons
+    with a bbox, or as compressed RLE without one: every way a segm result reaches COCOeval."""
+    n_img = draw(st.integers(1, 3))
+    images = [{"id": i + 1, "width": draw(st.integers(8, 40)), "height": draw(st.integers(8, 40))}
+              for i in range(n_img)]
+    cats = [{"id": c + 1, "name": f"c{c}"} for c in range(draw(st.integers(1, 2)))]
+    anns = []
+    for i in range(draw(st.integers(1, 8))):
+        img = draw(st.sampled_from(images))
+        h, w = img["height"], img["width"]
+        polys = [polygon(draw, h, w) for _ in range(draw(st.integers(1, 2)))]
+        rle = M.merge(M.frPyObjects(polys, h, w))
+        crowd = draw(st.integers(0, 6)) == 0
+        seg = {"size": [h, w], "counts": [int(v) for v in O.counts(rle)]} if crowd else polys
+        anns.append({"id": i + 1, "image_id": img["id"], "category_id": draw(st.sampled_from(cats))["id"],
+                     "bbox": [float(v) for v in M.toBbox(rle)], "area": float(M.area(rle)), "iscrowd": int(crowd),
+                     "segmentation": seg})
+    dets = []
+    as_rle = draw(st.booleans())  # pycocotools decides bbox-or-mask results from the first record
+    for _ in range(draw(st.integers(1, 25))):
+        img = draw(st.sampled_from(images))
+        h, w = img["height"], img["width"]
+        polys = [polygon(draw, h, w)]
+        rle = M.merge(M.frPyObjects(polys, h, w))
+        d = {"image_id": img["id"], "category_id": draw(st.sampled_from(cats))["id"],
+             "score": draw(st.sampled_from([0.5, 0.9]) | st.floats(0, 1))}
+        if as_rle:
+            d["segmentation"] = {"size": [h, w], "counts": rle["counts"].decode()}
+        else:
+            d["segmentation"] = polys
+            d["bbox"] = [float(v) for v in M.toBbox(rle)]
+        dets.append(d)
+    return {"images": images, "categories": cats, "annotations": anns}, dets
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                  HealthCheck.too_slow])
+@given(case=mask_case())
+def test_random_mask_sets_equal_pycocotools(tmp_path, case):
+    gt, dts = case
+    d = tmp_path / f"case{len(list(tmp_path.iterdir()))}"
+    d.mkdir()
+    ingest(d / "ws", gt=write_json(d / "gt.json", gt), predictions=[(write_json(d / "dt.json", dts), "r")])
+    ours = evaluate(d / "ws", "r", iou_type="segm")
+    E = pycoco_eval(gt, dts, iou_type="segm")
+    assert_arrays_equal(ours, E)
+    np.testing.assert_allclose([ours.stats[k] for k in STATS], E.stats, rtol=0, atol=1e-12)
