@@ -1,6 +1,8 @@
 """odfail in-process timing, best of N with data loaded and kernels compiled.
 
     python inproc_odfail.py WS RUN            evaluate + accumulate alone (inputs loaded)
+    python inproc_odfail.py WS RUN segm       segm: decoding every mask + evaluate + accumulate (peers decode
+                                              theirs inside evaluate())
     python inproc_odfail.py WS RUN errors     the error taxonomy and every dAP from the stored tide_matches
                                               (SQL views + dAP kernel); prints first call and best of N
 """
@@ -27,6 +29,21 @@ def coco(ws_path: str, run: str, repeat: int = 5) -> None:
     print(best)
 
 
+def segm(ws_path: str, run: str, repeat: int = 3) -> None:
+    from odfail import match as M
+    from odfail.evaluate import IOU_THRS, Params
+    from odfail.workspace import Workspace
+
+    ws, params = Workspace(ws_path), Params()
+    M.match(M.load_inputs(ws, run, params, "segm"), params, IOU_THRS)  # warm
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        M.match(M.load_inputs(ws, run, params, "segm"), params, IOU_THRS)
+        best = min(best, time.perf_counter() - t0)
+    print(best)
+
+
 def errors(ws_path: str, run: str, repeat: int = 5) -> None:
     from odfail.tide import errors as tide_errors
     from odfail.tide import match_tide
@@ -46,4 +63,4 @@ def errors(ws_path: str, run: str, repeat: int = 5) -> None:
 
 
 if __name__ == "__main__":
-    (errors if sys.argv[3:] == ["errors"] else coco)(sys.argv[1], sys.argv[2])
+    {"errors": errors, "segm": segm}.get(sys.argv[3] if len(sys.argv) > 3 else "", coco)(sys.argv[1], sys.argv[2])

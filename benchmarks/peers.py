@@ -1,4 +1,4 @@
-"""One peer, one job, as a whole process: `python peers.py PEER MODE GT DT`.
+"""One peer, one job, as a whole process: `python peers.py PEER MODE GT DT [IOU_TYPE]`.
 
 MODE load: COCO(gt) + loadRes(dt) (what ingest is compared with); eval: load + evaluate + accumulate + summarize
 (what `odfail evaluate` is compared with); inproc: prints seconds of evaluate + accumulate alone, data loaded.
@@ -60,7 +60,7 @@ def tide(peer: str, mode: str, gt: str, dt: str) -> None:
         print(result["delta_ap"]["Cls"])
 
 
-def main(peer: str, mode: str, gt: str, dt: str) -> None:
+def main(peer: str, mode: str, gt: str, dt: str, iou_type: str = "bbox") -> None:
     if mode.startswith("tide"):
         return tide(peer, mode, gt, dt)
     COCO, COCOeval = _api(peer)
@@ -69,7 +69,7 @@ def main(peer: str, mode: str, gt: str, dt: str) -> None:
         d = g.loadRes(dt)
         if mode == "load":
             return
-        E = COCOeval(g, d, "bbox")
+        E = COCOeval(g, d, iou_type)
         t0 = time.perf_counter()
         E.evaluate()
         E.accumulate()
@@ -82,4 +82,4 @@ def main(peer: str, mode: str, gt: str, dt: str) -> None:
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:5])
+    main(*sys.argv[1:6])

@@ -1,6 +1,6 @@
 """odfail against its peers, side by side in one run, on seeded COCO-like data.
 
-    python benchmarks/run.py [--sets 5k,50k] [--errors-sets 5k] [--repeat 3] [--slow-peers-max 5000]
+    python benchmarks/run.py [--sets 5k,50k] [--errors-sets 5k] [--segm-sets 5k] [--repeat 3] [--slow-peers-max 5000]
 
 Every timing is a whole process (what a user waits for: imports, loading, work, exit), median of --repeat runs,
 with the child's peak RSS from wait4, unless the task says in-process. Ratios are odfail / the fastest peer:
@@ -57,12 +57,13 @@ def median_of(cmds, repeat: int, before=None) -> tuple[float, float, str]:
     return statistics.median(r[0] for r in runs), max(r[1] for r in runs), runs[-1][2]
 
 
-def make_data(name: str) -> tuple[Path, Path]:
+def make_data(name: str, masks: bool = False) -> tuple[Path, Path]:
     images, seed = SETS[name]
-    out = DATA / name
+    out = DATA / (name + ("-masks" if masks else ""))
     if not (out / "predictions.json").exists():
-        print(f"generating {name} set ({images:,} images, seed {seed})...", flush=True)
-        subprocess.run(ODFAIL + ["synth", str(out), "--images", str(images), "--seed", str(seed)], check=True)
+        print(f"generating {out.name} set ({images:,} images, seed {seed})...", flush=True)
+        subprocess.run(ODFAIL + ["synth", str(out), "--images", str(images), "--seed", str(seed)]
+                       + (["--masks"] if masks else []), check=True)
     return out / "gt.json", out / "predictions.json"
 
 
@@ -140,6 +141,35 @@ def bench_errors(name: str, repeat: int) -> list[dict]:
     return rows
 
 
+def bench_segm(name: str, repeat: int, slow_max: int) -> list[dict]:
+    """Mask evaluation (iouType segm) on a generated set whose predictions carry RLE masks."""
+    gt, dt = make_data(name, masks=True)
+    ws = DATA / f"ws-{name}-masks"
+    peers = [p for p in PEERS if p in ("ultrafast", "hotcoco") or SETS[name][0] <= slow_max]
+    cmd = ODFAIL + ["evaluate", "-w", str(ws), "--run", "bench", "--iou-type", "segm", "--format", "json"]
+    subprocess.run(fresh_ingest(ws, gt, dt), check=True, capture_output=True)
+    subprocess.run(cmd, check=True, capture_output=True)  # warm caches, untimed
+    rows = []
+    task = "segm evaluate (process)"
+    s, mem, out = median_of(cmd, repeat,
+                            before=lambda: subprocess.run(fresh_ingest(ws, gt, dt), check=True, capture_output=True))
+    rows.append({"set": name, "task": task, "tool": "odfail evaluate --iou-type segm", "s": s, "mib": mem,
+                 "AP": json.loads(out)["coco"]["AP"], "ref": "ultrafast"})
+    for peer in peers:
+        s, mem, out = median_of([PY, str(ROOT / "benchmarks" / "peers.py"), peer, "eval", str(gt), str(dt), "segm"],
+                                1 if peer == "pycocotools" else repeat)
+        rows.append({"set": name, "task": task, "tool": peer, "s": s, "mib": mem, "ref": "ultrafast",
+                     "AP": float(out.strip().splitlines()[-1])})
+    task = "segm evaluate+accumulate (in-process)"
+    _, _, out = timed([PY, str(ROOT / "benchmarks" / "inproc_odfail.py"), str(ws), "bench", "segm"])
+    rows.append({"set": name, "task": task, "tool": "odfail (mask decoding included)", "s": float(out),
+                 "ref": "ultrafast"})
+    for peer in [p for p in peers if p != "pycocotools"]:
+        _, _, out = timed([PY, str(ROOT / "benchmarks" / "peers.py"), peer, "inproc", str(gt), str(dt), "segm"])
+        rows.append({"set": name, "task": task, "tool": peer, "s": float(out), "ref": "ultrafast"})
+    return rows
+
+
 def table(rows: list[dict]) -> str:
     lines = ["| set | task | tool | seconds | peak MiB | ratio to fastest peer | ratio (memory) | AP / dAP Cls |",
              "|---|---|---|---:|---:|---:|---:|---:|"]
@@ -158,6 +188,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sets", default="5k,50k")
     ap.add_argument("--errors-sets", default="5k", help="sets for the TIDE errors benchmark ('' to skip)")
+    ap.add_argument("--segm-sets", default="5k", help="sets for the mask (segm) benchmark ('' to skip)")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--slow-peers-max", type=int, default=5000,
                     help="skip pycocotools and faster-coco-eval on larger sets (13-90x slower than ultrafast here)")
@@ -169,6 +200,9 @@ def main() -> None:
         print(table(rows), flush=True)
     for name in filter(None, args.errors_sets.split(",")):
         rows += bench_errors(name, args.repeat)
+        print(table(rows), flush=True)
+    for name in filter(None, args.segm_sets.split(",")):
+        rows += bench_segm(name, args.repeat, args.slow_peers_max)
         print(table(rows), flush=True)
     import platform
 

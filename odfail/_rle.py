@@ -183,15 +183,16 @@ def objects_from_polygons(xy, poly_off, obj_off, h, w):
     return out, out_off
 
 
-@njit(**_JIT)
+@njit(parallel=True, **_JIT)
 def from_strings(data, str_off):
     """rleFrString for many compressed strings (bytes in ``data``, offsets (N + 1)): flat counts, offsets, and
     per string 0 if valid, else 1 (a character outside '0'..'o') or 2 (the string ends inside a value)."""
     n = len(str_off) - 1
     out_off = np.zeros(n + 1, dtype=np.int64)
     bad = np.zeros(n, dtype=np.int8)
+    n_values = np.zeros(n, dtype=np.int64)
     # a value ends at every character without the continuation bit: count them first
-    for i in range(n):
+    for i in prange(n):
         m = 0
         last_more = False
         for p in range(str_off[i], str_off[i + 1]):
@@ -203,7 +204,9 @@ def from_strings(data, str_off):
                 m += 1
         if last_more and bad[i] == 0:
             bad[i] = 2
-        out_off[i + 1] = out_off[i] + m
+        n_values[i] = m
+    for i in range(n):
+        out_off[i + 1] = out_off[i] + n_values[i]
     cnt = np.zeros(out_off[n], dtype=np.uint32)
     for i in prange(n):
         if bad[i]:
@@ -346,3 +349,17 @@ def sums(cnt, off):
             s += cnt[j]
         out[i] = s
     return out
+
+
+@njit(**_JIT)
+def to_strings(cnt, off):
+    """rleToString of many RLEs: all strings' bytes and their offsets (N + 1)."""
+    n = len(off) - 1
+    parts = [to_string(cnt[off[i]: off[i + 1]]) for i in range(n)]
+    str_off = np.zeros(n + 1, dtype=np.int64)
+    for i in range(n):
+        str_off[i + 1] = str_off[i] + len(parts[i])
+    data = np.empty(str_off[n], dtype=np.uint8)
+    for i in range(n):
+        data[str_off[i]: str_off[i + 1]] = parts[i]
+    return data, str_off

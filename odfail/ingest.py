@@ -553,6 +553,11 @@ def ingest(workspace: str | os.PathLike, gt: str | os.PathLike | None = None,
         if gt is not None:
             for table in ("images", "categories", "gt"):
                 staged[ws_path / f"{table}.parquet"] = stage / f"{table}.parquet"
+            # the decoded GT masks belong to the old GT: an empty table until the next mask evaluation
+            empty_masks = stage / "gt_masks.parquet"
+            con.execute(f"create or replace temp table empty_masks ({SCHEMAS['gt_masks']}); "
+                        f"copy empty_masks to {_quote(str(empty_masks))} (format parquet)")
+            staged[ws_path / "gt_masks.parquet"] = empty_masks
             if ws is not None:
                 # The old runs must still fit the new GT, and their match tables are stale.
                 for run in ws.runs():

@@ -42,9 +42,107 @@ def _offsets(arr) -> np.ndarray:
     return np.frombuffer(arr.buffers()[1], dtype=dtype)[arr.offset: arr.offset + len(arr) + 1].astype(np.int64)
 
 
+_MASK_TABLE = {"gt": "gt_masks", "predictions": "pred_masks"}
+
+
 def load_rles(ws: Workspace, table: str, key: str, ids: np.ndarray, run: str | None = None) -> Rles:
     """The masks of ``table`` ("gt" or "predictions") for the rows with these ids (``key`` = gt_id or pred_id),
-    in the order of ``ids``. Polygons are rasterised at their image's size."""
+    in the order of ``ids``: read from the workspace's columnar mask table (``gt_masks`` / ``pred_masks``), or
+    decoded from the stored segmentations and written there on first use."""
+    path = ws.table_path(_MASK_TABLE[table], run)
+    if path.exists():
+        stored = _read(path, key, ids)
+        if stored is not None:
+            return stored
+    rles = decode_rles(ws, table, key, ids, run)
+    try:
+        _write(path, key, ids, rles, run)
+    except OSError:
+        pass  # a read-only workspace: decode again next time
+    return rles
+
+
+def _read(path, key: str, ids: np.ndarray) -> Rles | None:
+    """The stored masks, aligned to ``ids``; None if the table does not hold every one of them."""
+    import duckdb
+
+    from odfail.match import _index
+    from odfail.workspace import _quote
+
+    con = duckdb.connect()
+    try:
+        t = con.sql(f"select {key} as id, height, width, area, x, y, w, h, counts "
+                    f"from read_parquet({_quote(str(path))})").to_arrow_table()
+    finally:
+        con.close()
+    if t.num_rows != len(ids):
+        return None
+    from odfail import _rle
+
+    col = {name: t.column(name).combine_chunks() for name in t.column_names}
+    stored_ids = _buffer(col["id"], np.int64)
+    strings = col["counts"]
+    cnt, off, bad = _rle.from_strings(np.frombuffer(strings.buffers()[2], dtype=np.uint8), _offsets(strings))
+    area = _buffer(col["area"], np.int64)
+    box = np.stack([_buffer(col[c], np.float64) for c in ("x", "y", "w", "h")], axis=1)
+    h, w = _buffer(col["height"], np.int32).astype(np.int64), _buffer(col["width"], np.int32).astype(np.int64)
+    if bad.any():
+        return None
+    if np.array_equal(stored_ids, ids):
+        return Rles(cnt, off, h, w, area, box)
+    pos, found = _index(np.sort(stored_ids), ids)
+    if not found.all():
+        return None
+    rows = np.argsort(stored_ids)[pos]  # stored row of each id
+    lengths = (off[1:] - off[:-1])[rows]
+    out_off = np.concatenate(([0], np.cumsum(lengths))).astype(np.int64)
+    out = np.empty(out_off[-1], dtype=np.uint32)
+    _rle.place(out, out_off, np.arange(len(ids), dtype=np.int64), rows.astype(np.int64), cnt, off)
+    return Rles(out, out_off, h[rows], w[rows], area[rows], box[rows])
+
+
+def _write(path, key: str, ids: np.ndarray, rles: Rles, run: str | None) -> None:
+    """Store masks as Parquet, the runs as COCO's compressed RLE strings (a quarter of the bytes of uint32 runs,
+    and what pycocotools reads). The Arrow columns are built from buffers: pyarrow's numpy conversion would
+    import pandas."""
+    import os
+
+    import duckdb
+    import pyarrow as pa
+
+    from odfail import _rle
+    from odfail.workspace import _quote
+
+    def arr(a, typ):
+        a = np.ascontiguousarray(a)
+        return pa.Array.from_buffers(typ, len(a), [None, pa.py_buffer(a)])
+
+    data, str_off = _rle.to_strings(rles.cnt, rles.off)
+    big = len(data) >= 2**31
+    strings = pa.Array.from_buffers(pa.large_string() if big else pa.string(), len(ids),
+                                    [None, pa.py_buffer(str_off.astype(np.int64 if big else np.int32)),
+                                     pa.py_buffer(data)])
+    columns = {key: arr(ids.astype(np.int64), pa.int64()), "height": arr(rles.h.astype(np.int64), pa.int64()),
+               "width": arr(rles.w.astype(np.int64), pa.int64()), "area": arr(rles.area, pa.int64()),
+               **{c: arr(rles.box[:, j], pa.float64()) for j, c in enumerate(("x", "y", "w", "h"))},
+               "counts": strings}
+    table = pa.Table.from_arrays(list(columns.values()), names=list(columns))
+    tmp = path.with_suffix(f".parquet.{os.getpid()}.tmp")
+    con = duckdb.connect()
+    try:
+        con.register("src", table)
+        head = "$run as run, " if run is not None else ""
+        con.execute(f"""copy (select {head}{key}, height::INTEGER as height, width::INTEGER as width, area,
+                                     x, y, w, h, counts from src)
+                        to {_quote(str(tmp))} (format parquet)""", {"run": run} if run is not None else None)
+    finally:
+        con.close()
+    os.replace(tmp, path)
+
+
+def decode_rles(ws: Workspace, table: str, key: str, ids: np.ndarray, run: str | None = None) -> Rles:
+    """Decode the stored segmentations of ``table`` for these ids, in their order (see `load_rles`).
+    Polygons are rasterised at their image's size."""
     import duckdb
 
     from odfail import _rle

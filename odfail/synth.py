@@ -83,8 +83,32 @@ def _categories() -> list[dict]:
     return cats
 
 
-def generate(out_dir: str | Path, images: int = 500, seed: int = 0, preds_per_image: int = 65) -> SynthSummary:
+def _ellipse_rles(boxes: np.ndarray, sizes: np.ndarray, rng) -> list[str]:
+    """Compressed RLE strings of noisy ellipses inscribed in boxes [x, y, w, h] on images of sizes [h, w]."""
+    from odfail import _rle
+
+    n = len(boxes)
+    nv = np.clip((np.sqrt(boxes[:, 2] * boxes[:, 3]) / 4).astype(int), 6, 40)
+    offs = np.concatenate([[0], np.cumsum(nv)])
+    theta = np.concatenate([np.linspace(0, 2 * np.pi, k, endpoint=False) for k in nv]) if n else np.zeros(0)
+    rep = np.repeat(np.arange(n), nv)
+    radial = 1 - 0.15 * rng.random(len(theta))
+    xy = np.empty(2 * len(theta))
+    xy[0::2] = boxes[rep, 0] + boxes[rep, 2] / 2 * (1 + radial * np.cos(theta))
+    xy[1::2] = boxes[rep, 1] + boxes[rep, 3] / 2 * (1 + radial * np.sin(theta))
+    cnt, off = _rle.objects_from_polygons(xy, 2 * offs, np.arange(n + 1, dtype=np.int64), sizes[:, 0].copy(),
+                                          sizes[:, 1].copy())
+    data, str_off = _rle.to_strings(cnt, off)
+    raw = data.tobytes()
+    return [raw[str_off[i]: str_off[i + 1]].decode() for i in range(n)]
+
+
+def generate(out_dir: str | Path, images: int = 500, seed: int = 0, preds_per_image: int = 65,
+             masks: bool = False) -> SynthSummary:
     """Write ``gt.json`` and ``predictions.json`` (COCO instances + results) into ``out_dir``.
+
+    With ``masks`` every prediction also carries a segmentation, as a Mask R-CNN's results do: a compressed RLE
+    of a noisy ellipse in its box (GT objects are such ellipses too, as polygons).
 
     Example:
         >>> s = generate("/tmp/demo", images=50, seed=1)  # doctest: +SKIP
@@ -246,6 +270,11 @@ def generate(out_dir: str | Path, images: int = 500, seed: int = 0, preds_per_im
         "bbox": np.round(np.stack([x0, y0, pw_, ph_], axis=1)[order], 2),
         "score": np.round(ps[order], 5),
     }).with_columns(pl.col("bbox").arr.to_list())
+    if masks:
+        sizes = np.stack([Hp, Wp], axis=1).astype(np.int64)[order]
+        counts = _ellipse_rles(np.stack([x0, y0, pw_, ph_], axis=1)[order], sizes, rng)
+        preds = preds.with_columns(pl.struct(pl.Series("size", sizes.tolist()), pl.Series("counts", counts)
+                                             ).alias("segmentation"))
     pred_path = out / "predictions.json"
     preds.write_json(pred_path)
     return SynthSummary(gt_path, pred_path, images, n_gt, int(crowd.sum()), preds.height)

@@ -12,6 +12,8 @@ A workspace is a directory::
     WS/gt_matches/<run>.parquet  per-GT match facts, written by `odfail evaluate`
     WS/match_pairs/<run>.parquet (prediction, GT, IoU threshold) of every COCO match, written by `odfail evaluate`
     WS/tide_matches/<run>.parquet tidecv's matching per prediction and positive threshold, by `odfail errors`
+    WS/gt_masks.parquet          GT masks as compressed RLE, written by their first mask evaluation
+    WS/pred_masks/<run>.parquet  prediction masks as compressed RLE, likewise
 
 Views read the Parquet files by absolute path (DuckDB resolves relative paths against the process's working
 directory, not the catalog's), so the catalog is rebuilt whenever odfail opens a workspace that has moved.
@@ -59,11 +61,16 @@ SCHEMAS: dict[str, str] = {
                      "class_order BIGINT, gt_id BIGINT, ignored BOOLEAN, image_has_gt BOOLEAN, iou_same DOUBLE, "
                      "gt_same BIGINT, iou_other DOUBLE, gt_other BIGINT, category_other BIGINT, iou_dupe DOUBLE, "
                      "gt_dupe BIGINT, iou_any DOUBLE"),
+    # masks decoded into COCO compressed RLE (odfail.masks), written at first use: one row per GT / prediction
+    "gt_masks": ("gt_id BIGINT, height INTEGER, width INTEGER, area BIGINT, x DOUBLE, y DOUBLE, w DOUBLE, "
+                 "h DOUBLE, counts VARCHAR"),
+    "pred_masks": ("run VARCHAR, pred_id BIGINT, height INTEGER, width INTEGER, area BIGINT, x DOUBLE, y DOUBLE, "
+                   "w DOUBLE, h DOUBLE, counts VARCHAR"),
 }
 # Tables stored one file per run, in a folder of that name.
-PER_RUN = ("predictions", "matches", "gt_matches", "match_pairs", "tide_matches")
+PER_RUN = ("predictions", "matches", "gt_matches", "match_pairs", "tide_matches", "pred_masks")
 # Per-run tables computed from a run and the GT: stale (deleted) when either is ingested again.
-DERIVED = ("matches", "gt_matches", "match_pairs", "tide_matches")
+DERIVED = ("matches", "gt_matches", "match_pairs", "tide_matches", "pred_masks")
 # One read-only DuckDB instance per catalog file in this process: path -> ((inode, mtime), connection).
 _INSTANCES: dict[str, tuple[tuple[int, int], Any]] = {}
 RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")

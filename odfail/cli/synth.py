@@ -16,9 +16,11 @@ def synth(
     out: Annotated[Path, typer.Argument(help="Folder to write gt.json and predictions.json into.")],
     images: Annotated[int, typer.Option(help="Number of images (val2017 has 5,000).")] = 500,
     seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same files.")] = 0,
+    masks: Annotated[bool, typer.Option("--masks", help="Give every prediction a mask (compressed RLE), as a "
+                                                        "Mask R-CNN's results have.")] = False,
 ) -> None:
     """Generate a COCO-like GT and predictions with realistic failure modes (misses of small objects,
     localisation jitter, confusion with similar classes, duplicates, background false positives, crowd)."""
     from odfail.synth import generate
 
-    typer.echo(str(generate(out, images=images, seed=seed)))
+    typer.echo(str(generate(out, images=images, seed=seed, masks=masks)))
