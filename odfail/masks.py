@@ -71,15 +71,17 @@ def _read(path, key: str, ids: np.ndarray) -> Rles | None:
 
     con = duckdb.connect()
     try:
+        # one batch for the whole table: its columns are then single chunks, used in place without a copy
         t = con.sql(f"select {key} as id, height, width, area, x, y, w, h, counts "
-                    f"from read_parquet({_quote(str(path))})").to_arrow_table()
+                    f"from read_parquet({_quote(str(path))})").to_arrow_table(batch_size=max(len(ids), 1))
     finally:
         con.close()
     if t.num_rows != len(ids):
         return None
     from odfail import _rle
 
-    col = {name: t.column(name).combine_chunks() for name in t.column_names}
+    col = {name: (t.column(name).chunk(0) if t.column(name).num_chunks == 1 else t.column(name).combine_chunks())
+           for name in t.column_names}
     stored_ids = _buffer(col["id"], np.int64)
     strings = col["counts"]
     cnt, off, bad = _rle.from_strings(np.frombuffer(strings.buffers()[2], dtype=np.uint8), _offsets(strings))

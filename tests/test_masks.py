@@ -156,3 +156,33 @@ def test_random_mask_sets_equal_pycocotools(tmp_path, case):
     E = pycoco_eval(gt, dts, iou_type="segm")
     assert_arrays_equal(ours, E)
     np.testing.assert_allclose([ours.stats[k] for k in STATS], E.stats, rtol=0, atol=1e-12)
+
+
+def test_mask_tables_hold_pycocotools_masks_and_reset_with_a_new_gt(tmp_path):
+    """The first segm evaluation stores every mask once (gt_masks, prediction_masks): the same RLE, area and box
+    as pycocotools' annToRLE / area / toBbox; the next evaluation reads them back; a new GT empties gt_masks."""
+    from pycocotools.coco import COCO
+
+    folder = "cocoapi-val2014-100"
+    gt, dt = shared(folder, "instances_val2014_100.json"), shared(folder, "instances_val2014_fakesegm100_results.json")
+    ws = tmp_path / "ws"
+    ingest(ws, gt=gt, predictions=[(dt, "r")])
+    first = evaluate(ws, "r", iou_type="segm")
+    from odfail import Workspace
+
+    view = Workspace(ws)
+    rows = view.sql("select gt_id, height, width, area, x, y, w, h, counts from gt_masks").rows()
+    coco = COCO(str(gt))
+    assert len(rows) == len(coco.anns)
+    for gt_id, height, width, area, x, y, w, h, counts in rows:
+        ref = coco.annToRLE(coco.anns[gt_id])
+        ref = M.frPyObjects(ref, *ref["size"]) if isinstance(ref["counts"], list) else ref
+        assert counts.encode() == ref["counts"] and [height, width] == ref["size"]
+        assert area == M.area(ref) and [x, y, w, h] == M.toBbox(ref).tolist()
+    file_counts = [d["segmentation"]["counts"] for d in json.loads(dt.read_text())]
+    assert view.sql("select counts from prediction_masks order by pred_id")["counts"].to_list() == file_counts
+    again = evaluate(ws, "r", iou_type="segm")
+    np.testing.assert_array_equal(again.precision, first.precision)
+    ingest(ws, gt=gt)
+    assert view.sql("select count(*) n from gt_masks")["n"][0] == 0
+    assert view.sql("select count(*) n from prediction_masks")["n"][0] == 0
