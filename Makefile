@@ -31,7 +31,7 @@ test: setup ## run the test suite (oracle tests against pycocotools on ../shared
 test-slow: setup ## the long property tests too
 	$(PY) -m pytest -m "slow or not slow"
 
-bench: setup ## speed against pycocotools, faster-coco-eval, hotcoco and ultrafast-pycocotools
+bench: setup ## speed side by side with pycocotools, faster-coco-eval, hotcoco, ultrafast-pycocotools and tidecv (~20 min)
 	$(PY) benchmarks/run.py
 
 lint: setup ## ruff

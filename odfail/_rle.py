@@ -351,15 +351,48 @@ def sums(cnt, off):
     return out
 
 
-@njit(**_JIT)
+@njit(inline="always", **_JIT)
+def _string_length(cnt, a0, a1):
+    """Characters rleToString writes for counts a0..a1-1."""
+    p = 0
+    for i in range(a0, a1):
+        x = np.int64(cnt[i])
+        if i - a0 > 2:
+            x -= np.int64(cnt[i - 2])
+        more = True
+        while more:
+            c = x & 0x1F
+            x >>= 5
+            more = (x != -1) if (c & 0x10) else (x != 0)
+            p += 1
+    return p
+
+
+@njit(parallel=True, **_JIT)
 def to_strings(cnt, off):
-    """rleToString of many RLEs: all strings' bytes and their offsets (N + 1)."""
+    """rleToString of many RLEs: all strings' bytes and their offsets (N + 1); lengths first, then in place."""
     n = len(off) - 1
-    parts = [to_string(cnt[off[i]: off[i + 1]]) for i in range(n)]
+    length = np.zeros(n, dtype=np.int64)
+    for i in prange(n):
+        length[i] = _string_length(cnt, off[i], off[i + 1])
     str_off = np.zeros(n + 1, dtype=np.int64)
     for i in range(n):
-        str_off[i + 1] = str_off[i] + len(parts[i])
+        str_off[i + 1] = str_off[i] + length[i]
     data = np.empty(str_off[n], dtype=np.uint8)
-    for i in range(n):
-        data[str_off[i]: str_off[i + 1]] = parts[i]
+    for i in prange(n):
+        p = str_off[i]
+        a0 = off[i]
+        for j in range(a0, off[i + 1]):
+            x = np.int64(cnt[j])
+            if j - a0 > 2:
+                x -= np.int64(cnt[j - 2])
+            more = True
+            while more:
+                c = x & 0x1F
+                x >>= 5
+                more = (x != -1) if (c & 0x10) else (x != 0)
+                if more:
+                    c |= 0x20
+                data[p] = c + 48
+                p += 1
     return data, str_off

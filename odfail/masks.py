@@ -161,20 +161,23 @@ def decode_rles(ws: Workspace, table: str, key: str, ids: np.ndarray, run: str |
                    list_transform(p, lambda q: len(q)) as lens, flatten(p) as xy
             from (select {key}, image_id, try_cast(segmentation as DOUBLE[][]) as p from {src}
                   where json_type(segmentation) = 'ARRAY') t
-            join {images} i on i.image_id = t.image_id""").to_arrow_table()
+            join {images} i on i.image_id = t.image_id""").to_arrow_table(batch_size=max(len(ids), 1))
         strings = con.sql(f"""
             select {key} as id, (segmentation->'size'->>0)::BIGINT as h, (segmentation->'size'->>1)::BIGINT as w,
                    segmentation->>'counts' as s
-            from {src} where json_type(segmentation->'counts') = 'VARCHAR'""").to_arrow_table()
+            from {src} where json_type(segmentation->'counts') = 'VARCHAR'""").to_arrow_table(
+            batch_size=max(len(ids), 1))
         lists = con.sql(f"""
             select {key} as id, (segmentation->'size'->>0)::BIGINT as h, (segmentation->'size'->>1)::BIGINT as w,
                    try_cast(segmentation->'counts' as UINTEGER[]) as c
-            from {src} where json_type(segmentation->'counts') = 'ARRAY'""").to_arrow_table()
+            from {src} where json_type(segmentation->'counts') = 'ARRAY'""").to_arrow_table(
+            batch_size=max(len(ids), 1))
     finally:
         con.close()
 
     def col(t, name):
-        return t.column(name).combine_chunks()
+        c = t.column(name)
+        return c.chunk(0) if c.num_chunks == 1 else c.combine_chunks()
 
     parts = []  # (ids, h, w, cnt, off)
     if polys.num_rows:
@@ -217,10 +220,15 @@ def decode_rles(ws: Workspace, table: str, key: str, ids: np.ndarray, run: str |
         lengths[rows] = (off[1:] - off[:-1])[keep]
         h_all[rows], w_all[rows] = np.asarray(ph)[keep], np.asarray(pw)[keep]
         placed.append((rows, keep, cnt, off))
-    out_off = np.concatenate(([0], np.cumsum(lengths))).astype(np.int64)
-    out = np.empty(out_off[-1], dtype=np.uint32)
-    for rows, keep, cnt, off in placed:
-        _rle.place(out, out_off, rows, keep, cnt, off)
+    if len(placed) == 1 and len(placed[0][0]) == n and (placed[0][0] == np.arange(n)).all() and (
+            placed[0][1] == np.arange(n)).all():
+        # one kind of segmentation, already in the order asked for: no copy
+        out, out_off = placed[0][2], placed[0][3]
+    else:
+        out_off = np.concatenate(([0], np.cumsum(lengths))).astype(np.int64)
+        out = np.empty(out_off[-1], dtype=np.uint32)
+        for rows, keep, cnt, off in placed:
+            _rle.place(out, out_off, rows, keep, cnt, off)
     sums = _rle.sums(out, out_off)
     wrong = np.flatnonzero((lengths > 0) & (sums != h_all * w_all))
     if len(wrong):
