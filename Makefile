@@ -25,7 +25,7 @@ demo: setup ## generate a COCO-like sample, ingest it, evaluate it COCO-exactly,
 	$(ODFAIL) errors -w $(DEMO)/ws --run demo
 	$(ODFAIL) confusion -w $(DEMO)/ws --run demo --score 0.3 --by supercategory
 
-test: setup ## run the test suite (oracle tests against pycocotools on ../shared/data included)
+test: setup ## run the test suite (oracle tests against pycocotools and tidecv on ../shared/data included)
 	$(PY) -m pytest
 
 test-slow: setup ## the long property tests too

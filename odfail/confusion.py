@@ -50,10 +50,10 @@ class ConfusionResult:
         lines += [f"  {a:>{width}} -> {p:<20} {c:,}" for a, p, c in self.top_pairs] or ["  none"]
         if n <= 16:
             lines.append("")
-            short = [lab[:9] for lab in self.labels]
-            lines.append(" " * 11 + "".join(f"{s:>10}" for s in short))
+            short = [lab[:11] for lab in self.labels]
+            lines.append(" " * 12 + "".join(f"{s:>12}" for s in short))
             for i, s in enumerate(short):
-                lines.append(f"{s:>10} " + "".join(f"{int(v):>10}" for v in m[i]))
+                lines.append(f"{s:>11} " + "".join(f"{int(v):>12}" for v in m[i]))
         else:
             lines.append(f"({n} x {n} matrix: use --format json or csv for all cells)")
         return "\n".join(lines)

@@ -186,3 +186,20 @@ def test_mask_tables_hold_pycocotools_masks_and_reset_with_a_new_gt(tmp_path):
     ingest(ws, gt=gt)
     assert view.sql("select count(*) n from gt_masks")["n"][0] == 0
     assert view.sql("select count(*) n from prediction_masks")["n"][0] == 0
+
+
+def test_cli_evaluates_masks(tmp_path):
+    folder = "detectron2-val2017-mini"
+    from tests.conftest import odfail_cli
+
+    ws = tmp_path / "ws"
+    assert odfail_cli("ingest", "-w", ws, "--gt", shared(folder, "gt.json"), "--pred", shared(folder, "dt.json"),
+                      "--run", "mrcnn").returncode == 0
+    res = odfail_cli("evaluate", "-w", ws, "--run", "mrcnn", "--iou-type", "segm", "--format", "json")
+    doc = json.loads(res.stdout)
+    assert doc["iou_type"] == "segm"
+    assert doc["coco"]["AP"] == pytest.approx(_expected(folder, "segm")["stats"][0], abs=1e-12)
+    res = odfail_cli("evaluate", "-w", ws, "--run", "mrcnn", "--iou-type", "keypoints")
+    assert res.returncode == 2 and res.stderr.strip() == "error: --iou-type keypoints: expected bbox or segm"
+    res = odfail_cli("errors", "-w", ws, "--run", "mrcnn", "--iou-type", "segm", "--format", "json")
+    assert json.loads(res.stdout)["iou_type"] == "segm"
