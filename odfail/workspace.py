@@ -102,6 +102,7 @@ class RunInfo:
     run: str
     predictions: int
     source: str
+    analyses: list[str] = field(default_factory=list)  # stored match tables: "coco", "tide bbox@0.5", "masks"
 
 
 @dataclass(frozen=True)
@@ -124,6 +125,8 @@ class WorkspaceInfo:
                  f"  runs        {len(self.runs):>10,}"]
         for r in self.runs:
             lines.append(f"    {r.run:<24} {r.predictions:>10,} predictions  from {r.source}")
+            if r.analyses:
+                lines.append(f"    {'':<24} stored: {', '.join(r.analyses)}")
         if self.notes:
             lines.append("data-quality notes:")
             lines += [f"  - {n}" for n in self.notes]
@@ -234,6 +237,17 @@ class Workspace:
                        count(*) filter (gt_id = 0) from gt""")
             runs = [RunInfo(r, n, s) for r, n, s in
                     con.execute("select run, predictions, source from runs order by run").fetchall()]
+            # which analyses are stored per run (what later commands reuse instead of recomputing)
+            tide: dict[str, list[str]] = {}
+            for r, kind, pos in con.execute("select distinct run, iou_type, pos_threshold from tide_matches "
+                                            "order by all").fetchall():
+                tide.setdefault(r, []).append(f"TIDE matching ({kind} @ {pos:g})")
+            for info in runs:
+                if self.table_path("matches", info.run).exists():
+                    info.analyses.append("COCO match tables (bbox)")
+                info.analyses.extend(tide.get(info.run, []))
+                if self.table_path("pred_masks", info.run).exists():
+                    info.analyses.append("decoded masks")
             per_run = con.execute("""
                 select run, count(*) filter (w = 0 or h = 0), count(*) filter (score < 0),
                        count(*) filter (category_id not in (select distinct category_id from gt))
@@ -325,12 +339,20 @@ class Workspace:
                                     + body.replace("{workspace}", str(self.path).replace("'", "''")))
                         del pending[name]
                         progressed = True
-                    except duckdb.CatalogException as e:
+                    except (duckdb.CatalogException, duckdb.BinderException) as e:
                         errors[name] = e
                 if not progressed:
-                    name, err = next(iter(errors.items()))
-                    raise WorkspaceError(f"view {name} in sql/views does not bind: {err}")
-        finally:
+                    # the root cause, not a view that fails only because another one does
+                    name, err = next(((n, e) for n, e in errors.items() if isinstance(e, duckdb.BinderException)),
+                                     next(iter(errors.items())))
+                    first = str(err).splitlines()[0]
+                    raise WorkspaceError(f"view {name} does not bind over the stored tables ({first}); a table may "
+                                         "come from another odfail version: ingest the files into a new workspace")
+        except BaseException:
             con.close()
+            for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
+                leftover.unlink(missing_ok=True)
+            raise
+        con.close()
         os.replace(tmp, self.path / CATALOG)
         (self.path / ".catalog_root").write_text(self._catalog_stamp())

@@ -251,7 +251,8 @@ def test_cli_sql_formats(tmp_path, tiny_gt, tiny_preds):
     res = odfail_cli("sql", "-w", tmp_path / "ws", "select * from nope")
     assert res.returncode == 2 and res.stderr.startswith("error: SQL error")
     res = odfail_cli("info", "-w", tmp_path / "ws", "--format", "json")
-    assert json.loads(res.stdout)["runs"][0] == {"run": "p", "predictions": 3, "source": str(tmp_path / "p.json")}
+    assert json.loads(res.stdout)["runs"][0] == {"run": "p", "predictions": 3, "source": str(tmp_path / "p.json"),
+                                                 "analyses": []}
 
 
 def test_workspace_of_another_format_is_refused_clearly(tmp_path, tiny_gt):
