@@ -317,3 +317,15 @@ def test_readme_error_queries_run(every_type):
     missed = view.sql("""select c.name, count(*) filter (where g.area < 32*32) as small, count(*) as missed
         from gt_errors g join categories c using (category_id) where g.status = 'Miss' group by 1 order by 3 desc""")
     assert missed.rows() == [("dog", 1, 1)]
+
+
+def test_run_without_predictions_misses_every_gt(every_type, tmp_path):
+    """A run with no predictions has no tidecv matches at all; its GT are still all Miss in the views."""
+    ws, _, _ = every_type
+    ingest(ws, predictions=[(write_json(tmp_path / "none.json", []), "none")])
+    result = errors(ws, "none")
+    assert result.counts == {**dict.fromkeys(TYPES, 0), "Miss": 4} and result.ap == 0.0
+    view = Workspace(ws)
+    assert view.sql("select status, count(*) n from gt_errors where run = 'none' group by 1").rows() == [("Miss", 4)]
+    assert view.sql("select count(*) n from errors where run = 'none' and error_type = 'Miss'")["n"][0] == 4
+    np.testing.assert_array_equal(confusion(ws, "none").matrix, [[0, 0, 2], [0, 0, 2], [0, 0, 0]])

@@ -1,4 +1,5 @@
-/* What became of every regular (non-crowd) GT in tidecv's evaluation of each run with tide_matches.
+/* What became of every regular (non-crowd) GT in tidecv's evaluation of each run with tide_matches (and of
+   each run without predictions).
    grain: one row per regular GT per run; key: (run, gt_id). Thresholds: as prediction_errors.
    status: 'TP' (matched; matched_pred), 'Loc' / 'Cls' (unmatched, but a Loc or Cls error would find it if
    fixed; fixed_by is that prediction), or 'Miss' (nothing found it: tidecv's MissedError).
@@ -8,6 +9,9 @@ with runs as (
     from tide_matches
     where pos_threshold = coalesce(getvariable('pos_threshold')::DOUBLE, 0.5)
         and iou_type = coalesce(getvariable('iou_type')::VARCHAR, 'bbox')
+    union
+    -- a run without predictions has no tide_matches rows, and every GT is a Miss whatever the thresholds
+    select run from runs where predictions = 0
 ),
 
 regular as (
