@@ -162,24 +162,62 @@ def merge(parts):
     return acc
 
 
+@njit(inline="always", **_JIT)
+def _poly_bound(xy):
+    """An upper bound on the counts rleFrPoly makes of one polygon: its densely traced boundary points + 1."""
+    k = len(xy) // 2
+    m = 0
+    for j in range(k):
+        j2 = (j + 1) % k
+        x0, y0 = _c_int(_SCALE * xy[2 * j] + 0.5), _c_int(_SCALE * xy[2 * j + 1] + 0.5)
+        x1, y1 = _c_int(_SCALE * xy[2 * j2] + 0.5), _c_int(_SCALE * xy[2 * j2 + 1] + 0.5)
+        m += max(abs(np.int64(x0) - x1), abs(np.int64(y0) - y1)) + 1
+    return m + 2
+
+
 @njit(**_JIT)
+def _object_rle(xy, poly_off, first, last, h, w):
+    """One object's polygons rasterised and united."""
+    acc = poly_to_rle(xy[poly_off[first]: poly_off[first + 1]], h, w)
+    for p in range(first + 1, last):
+        b = poly_to_rle(xy[poly_off[p]: poly_off[p + 1]], h, w)
+        buf = np.empty(len(acc) + len(b) + 1, dtype=np.uint32)  # a union has at most this many runs
+        m = _merge_two(acc, b, False, buf)
+        acc = buf[:m].copy()
+    return acc
+
+
+@njit(parallel=True, **_JIT)
 def objects_from_polygons(xy, poly_off, obj_off, h, w):
     """Every object's polygons rasterised (rleFrPoly) and united (rleMerge): pycocotools' annToRLE.
 
     xy: all coordinates; poly_off: (P + 1) offsets of each polygon into xy; obj_off: (N + 1) offsets of each
     object into the polygons; h, w: (N,) mask size of each object. Returns flat counts and offsets (N + 1).
+    Objects run in parallel, each into a slot sized by an upper bound, then the slots are packed.
     """
     n = len(obj_off) - 1
+    bound = np.zeros(n, dtype=np.int64)
+    for i in prange(n):
+        b = 1
+        for p in range(obj_off[i], obj_off[i + 1]):
+            b += _poly_bound(xy[poly_off[p]: poly_off[p + 1]])
+        bound[i] = b
+    slot = np.zeros(n + 1, dtype=np.int64)
+    for i in range(n):
+        slot[i + 1] = slot[i] + bound[i]
+    scratch = np.empty(slot[n], dtype=np.uint32)
+    length = np.zeros(n, dtype=np.int64)
+    for i in prange(n):
+        if obj_off[i + 1] > obj_off[i]:
+            rle = _object_rle(xy, poly_off, obj_off[i], obj_off[i + 1], h[i], w[i])
+            length[i] = len(rle)
+            scratch[slot[i]: slot[i] + len(rle)] = rle
     out_off = np.zeros(n + 1, dtype=np.int64)
-    merged = []
     for i in range(n):
-        parts = [poly_to_rle(xy[poly_off[p]: poly_off[p + 1]], h[i], w[i]) for p in range(obj_off[i], obj_off[i + 1])]
-        rle = merge(parts) if len(parts) else np.zeros(0, dtype=np.uint32)
-        out_off[i + 1] = out_off[i] + len(rle)
-        merged.append(rle)
+        out_off[i + 1] = out_off[i] + length[i]
     out = np.empty(out_off[n], dtype=np.uint32)
-    for i in range(n):
-        out[out_off[i]: out_off[i + 1]] = merged[i]
+    for i in prange(n):
+        out[out_off[i]: out_off[i + 1]] = scratch[slot[i]: slot[i] + length[i]]
     return out, out_off
 
 
