@@ -33,208 +33,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from odfail.exceptions import InputError, WorkspaceError
+from odfail.ingest_checks import GT_SECTIONS, PRED_CHECKS, PRED_FIELDS, PRED_OK, all_ok, first_problem
 from odfail.workspace import DERIVED, SCHEMAS, Workspace, _quote, check_run_name
 
 if TYPE_CHECKING:
     import duckdb
 
-_NUM = "('BIGINT', 'UBIGINT', 'DOUBLE')"
-
-
-def _describe(col: str) -> str:
-    """SQL for a short description of a JSON value, for error messages."""
-    return (f"case json_type({col}) when 'VARCHAR' then 'the string ' || left({col}, 40) "
-            f"when 'OBJECT' then 'an object' when 'ARRAY' then 'a list' "
-            f"when 'BOOLEAN' then 'the boolean ' || {col} else left({col}, 40) end")
-
-
-def _missing(col: str, required: bool, what: str = "is missing") -> str:
-    return f"when {col} is null then {_quote(what) if required else 'null'}"
-
-
-def _check_id(col: str, required: bool = True) -> str:
-    return f"""case {_missing(col, required)}
-        when json_type({col}) = 'DOUBLE' and regexp_full_match({col}, '-?[0-9]+')
-            then 'integer ' || {col} || ' does not fit in 64 bits'
-        when json_type({col}) not in ('BIGINT', 'UBIGINT') then 'must be an integer, got ' || {_describe(col)}
-        when try_cast({col} as BIGINT) is null then 'integer ' || {col} || ' does not fit in 64 bits' end"""
-
-
-def _check_number(col: str, required: bool) -> str:
-    return f"""case {_missing(col, required)}
-        when json_type({col}) not in {_NUM} then 'must be a number, got ' || {_describe(col)}
-        when isnan(try_cast({col} as DOUBLE)) then 'is NaN'
-        when isinf(try_cast({col} as DOUBLE)) then 'is infinite (' || {col} || ')' end"""
-
-
-def _check_size(col: str) -> str:
-    """width/height: optional, a whole non-negative number."""
-    return f"""case when {col} is null then null
-        when json_type({col}) not in {_NUM} then 'must be a number, got ' || {_describe(col)}
-        when not isfinite(try_cast({col} as DOUBLE)) or try_cast({col} as DOUBLE) < 0
-             or try_cast({col} as DOUBLE) <> floor(try_cast({col} as DOUBLE))
-             or try_cast({col} as DOUBLE) > 2147483647
-            then 'must be a whole number of pixels, got ' || {col} end"""
-
-
-def _check_string(col: str) -> str:
-    return f"""case when {col} is null then null
-        when json_type({col}) <> 'VARCHAR' then 'must be a string, got ' || {_describe(col)} end"""
-
-
-def _check_flag(col: str) -> str:
-    return f"""case when {col} is null then null
-        when json_type({col}) not in ('BIGINT', 'UBIGINT', 'BOOLEAN') then 'must be 0, 1 or a boolean, got '
-            || {_describe(col)} end"""
-
-
-def _check_segmentation(col: str) -> str:
-    """Polygons: a non-empty list of lists of >= 6 finite numbers, x and y alternating (pycocotools rasterises
-    each as a polygon). RLE: {"size": [height, width], "counts": a compressed string of characters '0'..'o' that
-    does not end inside a value, or run lengths summing to height x width}. Whether the size is the image's is
-    checked against the images (`_raise_mask_size`)."""
-    polys = f"try_cast({col} as DOUBLE[][])"
-    size = f"try_cast({col}->'size' as UBIGINT[])"
-    counts = f"({col}->>'counts')"
-    runs = f"try_cast({col}->'counts' as UBIGINT[])"
-    strict = f"""contains({col}, '"') or contains({col}, 'true') or contains({col}, 'false')
-                 or contains({col}, 'null')"""
-    return f"""case when {col} is null then null
-        when json_type({col}) not in ('ARRAY', 'OBJECT')
-            then 'must be a list of polygons or an RLE object, got ' || {_describe(col)}
-        when json_type({col}) = 'ARRAY' then case
-            when {polys} is null or {strict} then 'polygons must be lists of numbers, got ' || left({col}, 60)
-            when len({polys}) = 0 then 'holds no polygon'
-            when list_bool_or(list_transform({polys}, lambda p: len(p) < 6))
-                then 'a polygon needs at least 3 points (6 numbers), got '
-                     || list_filter({polys}, lambda p: len(p) < 6)[1]::VARCHAR
-            when list_bool_or(list_transform({polys}, lambda p: len(p) % 2 = 1))
-                then 'a polygon has an odd number of coordinates ('
-                     || len(list_filter({polys}, lambda p: len(p) % 2 = 1)[1]) || ')'
-            when list_bool_or(list_transform(flatten({polys}), lambda v: not isfinite(v)))
-                then 'a polygon has a NaN or infinite coordinate' end
-        when json_type({col}->'size') is distinct from 'ARRAY' or {size} is null or len({size}) <> 2
-             or contains({col}->'size', '"')
-            then 'an RLE needs "size": [height, width], got ' || coalesce(left({col}->'size', 40), 'none')
-        when json_type({col}->'counts') = 'VARCHAR' then case
-            when not regexp_full_match({counts}, '[0-o]*')
-                then 'RLE counts string has a character outside ''0''..''o'': ' || left({counts}, 40)
-            when length({counts}) > 0 and ascii(right({counts}, 1)) >= 80
-                then 'RLE counts string is truncated (it ends inside a value)' end
-        when json_type({col}->'counts') = 'ARRAY' then case
-            when {runs} is null or contains({col}->'counts', '"') or contains({col}->'counts', '.')
-                then 'RLE counts must be non-negative integers, got ' || left({col}->'counts', 40)
-            when coalesce(list_sum({runs}), 0) <> {size}[1] * {size}[2]
-                then 'RLE counts sum to ' || coalesce(list_sum({runs}), 0) || ', not height x width = '
-                     || {size}[1] * {size}[2] end
-        else 'an RLE needs "counts": a string or a list of run lengths' end"""
-
-
-def _check_bbox(col: str, bb: str, when_absent: str) -> str:
-    """``bb`` is ``try_cast(col as DOUBLE[])``; strings, booleans and nulls are refused, not coerced.
-
-    ``when_absent`` is the SQL message for a missing (or empty, as loadRes reads ``[]``) bbox, null if allowed.
-    """
-    return f"""case when {col} is null or {col} = '[]' then {when_absent}
-        when json_type({col}) <> 'ARRAY' then 'must be a list [x, y, w, h], got ' || {_describe(col)}
-        when json_array_length({col}) <> 4
-            then 'must hold 4 numbers [x, y, w, h], got ' || json_array_length({col})
-        when {bb} is null or contains({col}, '"') or contains({col}, 'true') or contains({col}, 'false')
-             or contains({col}, 'null') then 'must hold 4 numbers [x, y, w, h], got ' || left({col}, 60)
-        when not (isfinite({bb}[1]) and isfinite({bb}[2]) and isfinite({bb}[3]) and isfinite({bb}[4])) then
-            case when contains(lower({col}), 'nan') then 'has a NaN coordinate: '
-                 else 'has an infinite coordinate: ' end || {col}
-        when {bb}[3] < 0 then 'width ' || {bb}[3] || ' is negative'
-        when {bb}[4] < 0 then 'height ' || {bb}[4] || ' is negative' end"""
-
-
-# Fast twins of the checks: true exactly when the check above finds nothing. The hot path computes only these
-# (a third of the cost); the messages are built for the first failing record alone.
-_OK = {
-    "id": lambda c, req: f"json_type({c}) in ('BIGINT', 'UBIGINT') and try_cast({c} as BIGINT) is not null"
-    if req else f"({c} is null or (json_type({c}) in ('BIGINT', 'UBIGINT') and try_cast({c} as BIGINT) is not null))",
-    "number": lambda c, req: (f"json_type({c}) in {_NUM} and isfinite(try_cast({c} as DOUBLE))" if req else
-                              f"({c} is null or (json_type({c}) in {_NUM} and isfinite(try_cast({c} as DOUBLE))))"),
-    "size": lambda c: (f"({c} is null or (json_type({c}) in {_NUM} and isfinite(try_cast({c} as DOUBLE)) "
-                       f"and try_cast({c} as DOUBLE) >= 0 and try_cast({c} as DOUBLE) = floor(try_cast({c} as DOUBLE))"
-                       f" and try_cast({c} as DOUBLE) <= 2147483647))"),
-    "string": lambda c: f"({c} is null or json_type({c}) = 'VARCHAR')",
-    "flag": lambda c: f"({c} is null or json_type({c}) in ('BIGINT', 'UBIGINT', 'BOOLEAN'))",
-    "segmentation": lambda c: f"({c} is null or ({_check_segmentation(c)}) is null)",
-    "bbox": lambda c, bb: (f"(json_type({c}) = 'ARRAY' and len({bb}) = 4 and list_count({bb}) = 4 "
-                           f"and not (contains({c}, '\"') or contains({c}, 'true') or contains({c}, 'false') "
-                           f"or contains({c}, 'null')) and isfinite({bb}[1]) and isfinite({bb}[2]) "
-                           f"and isfinite({bb}[3]) and isfinite({bb}[4]) and {bb}[3] >= 0 and {bb}[4] >= 0)"),
-}
-
-
-def _all_ok(parts: list[str]) -> str:
-    return "coalesce(" + "\n        and ".join(parts) + ", false)"
-
-
-def _problem(checks: dict[str, str]) -> str:
-    """First failing field of a record as 'field|message', else null."""
-    return "coalesce(" + ", ".join(f"'{f}|' || ({sql})" for f, sql in checks.items()) + ")"
-
-
-# Sections of a COCO instances file: JSON fields read, checks, and the typed columns kept.
-_GT_SECTIONS = {
-    "images": {
-        "fields": ["id", "file_name", "width", "height"],
-        "checks": {"id": _check_id("id"), "file_name": _check_string("file_name"),
-                   "width": _check_size("width"), "height": _check_size("height")},
-        "ok": [_OK["id"]("id", True), _OK["string"]("file_name"), _OK["size"]("width"), _OK["size"]("height")],
-        "select": ("try_cast(id as BIGINT) as image_id, file_name->>'$' as file_name, "
-                   "try_cast(try_cast(width as DOUBLE) as INTEGER) as width, "
-                   "try_cast(try_cast(height as DOUBLE) as INTEGER) as height"),
-        "table": "images",
-    },
-    "categories": {
-        "fields": ["id", "name", "supercategory"],
-        "checks": {"id": _check_id("id"), "name": _check_string("name"),
-                   "supercategory": _check_string("supercategory")},
-        "ok": [_OK["id"]("id", True), _OK["string"]("name"), _OK["string"]("supercategory")],
-        "select": ("try_cast(id as BIGINT) as category_id, name->>'$' as name, "
-                   "supercategory->>'$' as supercategory"),
-        "table": "categories",
-    },
-    "annotations": {
-        "fields": ["id", "image_id", "category_id", "bbox", "area", "iscrowd", "segmentation"],
-        "checks": {"id": _check_id("id"), "image_id": _check_id("image_id"),
-                   "category_id": _check_id("category_id"),
-                   "bbox": _check_bbox("bbox", "bb", "'is missing'"), "area": _check_number("area", False),
-                   "iscrowd": _check_flag("iscrowd"), "segmentation": _check_segmentation("segmentation")},
-        "ok": [_OK["id"]("id", True), _OK["id"]("image_id", True), _OK["id"]("category_id", True),
-               _OK["bbox"]("bbox", "bb"), _OK["number"]("area", False), _OK["flag"]("iscrowd"),
-               _OK["segmentation"]("segmentation")],
-        "select": ("try_cast(id as BIGINT) as gt_id, idx as file_idx, try_cast(image_id as BIGINT) as image_id, "
-                   "try_cast(category_id as BIGINT) as category_id, "
-                   "bb[1] as x, bb[2] as y, bb[3] as w, bb[4] as h, try_cast(area as DOUBLE) as area, "
-                   "case json_type(iscrowd) when 'BOOLEAN' then try_cast(iscrowd as BOOLEAN) "
-                   "else try_cast(iscrowd as BIGINT) <> 0 end as iscrowd, segmentation"),
-        "table": "gt",
-    },
-}
 # Stored row order: GT and predictions in COCO evaluation order (see odfail.match), so that evaluation sorts
 # nothing; pycocotools breaks score ties by file order, hence idx / pred_id last.
 _STORED_ORDER = {"images": "idx", "categories": "idx", "gt": "category_id, image_id, idx",
                  "predictions": "category_id, image_id, score desc, pred_id"}
 _GT_KEYS = {"images": "image_id", "categories": "category_id", "annotations": "gt_id"}
-_PRED_FIELDS = ["image_id", "category_id", "bbox", "score", "segmentation"]
-_PRED_OK = [
-    _OK["id"]("image_id", True), _OK["id"]("category_id", True), _OK["number"]("score", True),
-    f"(((bbox is null or bbox = '[]') and segmentation is not null) or {_OK['bbox']('bbox', 'bb')})",
-    _OK["segmentation"]("segmentation"),
-]
-_PRED_CHECKS = {
-    "image_id": _check_id("image_id"), "category_id": _check_id("category_id"),
-    "score": _check_number("score", True),
-    "bbox": _check_bbox("bbox", "bb", "case when segmentation is null "
-                        "then 'is missing (a result needs a bbox or a segmentation)' end"),
-    "segmentation": _check_segmentation("segmentation"),
-}
-
-
 @dataclass(frozen=True)
 class IngestSummary:
     """What one `ingest` call stored."""
@@ -305,7 +114,7 @@ def _diagnose(path: Path, expect: type, duck_error: Exception) -> InputError:
         return InputError(name, None, None, f"top level is a JSON {type(doc).__name__}, expected "
                           + ("a list of result records" if expect is list else
                              "an object with images, annotations and categories"))
-    sections = {"": doc} if expect is list else {k: doc.get(k) for k in _GT_SECTIONS}
+    sections = {"": doc} if expect is list else {k: doc.get(k) for k in GT_SECTIONS}
     for sec, items in sections.items():
         if items is None:
             continue
@@ -324,7 +133,7 @@ def _raise_first_problem(con: duckdb.DuckDBPyConnection, table: str, source: str
     idx = con.execute(f"select min(idx) from {table} where not ok").fetchall()[0][0]
     if idx is None:
         return
-    problem = con.execute(f"select {_problem(checks)} from {source} where idx = $idx", {"idx": idx}).fetchall()
+    problem = con.execute(f"select {first_problem(checks)} from {source} where idx = $idx", {"idx": idx}).fetchall()
     if not problem or problem[0][0] is None:  # the two rule sets disagree: a bug, but still refuse the record
         raise InputError(str(path), _record(section, idx), None, "is not a valid record")
     fld, msg = problem[0][0].split("|", 1)
@@ -380,7 +189,7 @@ def _read_gt(con: duckdb.DuckDBPyConnection, path: Path) -> None:
         raise _diagnose(path, dict, ValueError("not an object"))
     _check_ends(path, b"}")
     columns = {sec: "STRUCT(" + ", ".join(f"{f} JSON" for f in spec["fields"]) + ")[]"
-               for sec, spec in _GT_SECTIONS.items()}
+               for sec, spec in GT_SECTIONS.items()}
     size = os.path.getsize(path) + 1024
     try:
         con.execute(f"""create or replace table raw_gt as
@@ -395,7 +204,7 @@ def _read_gt(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     for sec, ok in zip(("images", "categories"), present):
         if not ok:
             raise InputError(str(path), None, sec, "is missing (a COCO instances file needs it)")
-    for sec, spec in _GT_SECTIONS.items():
+    for sec, spec in GT_SECTIONS.items():
         con.execute(f"""create or replace table {spec['table']}_raw as
             select unnest(generate_series(0, len(coalesce({sec}, [])) - 1)) as idx,
                    unnest(coalesce({sec}, []), recursive := true)
@@ -403,7 +212,7 @@ def _read_gt(con: duckdb.DuckDBPyConnection, path: Path) -> None:
         source = (f"(select *, try_cast(bbox as DOUBLE[]) as bb from {spec['table']}_raw)"
                   if sec == "annotations" else f"{spec['table']}_raw")
         con.execute(f"""create or replace table {spec['table']}_chk as
-            select idx, {_all_ok(spec['ok'])} as ok, {spec['select']} from {source}""")
+            select idx, {all_ok(spec['ok'])} as ok, {spec['select']} from {source}""")
         _raise_first_problem(con, f"{spec['table']}_chk", source, spec["checks"], path, sec)
         _raise_duplicates(con, f"{spec['table']}_chk", _GT_KEYS[sec], path, sec)
     con.execute("drop table raw_gt")
@@ -420,12 +229,12 @@ def _read_predictions(con: duckdb.DuckDBPyConnection, path: Path, run: str, tabl
     if _first_char(path) != "[":
         raise _diagnose(path, list, ValueError("not a list"))
     _check_ends(path, b"]")
-    columns = {f: "JSON" for f in _PRED_FIELDS}
+    columns = {f: "JSON" for f in PRED_FIELDS}
     source = f"""(select ordinality - 1 as idx, *, try_cast(bbox as DOUBLE[]) as bb
                   from read_json({_quote(str(path))}, format = 'array', columns = $columns) with ordinality)"""
     try:
         con.execute(f"""create or replace table {table} as
-            select idx, {_all_ok(_PRED_OK)} as ok,
+            select idx, {all_ok(PRED_OK)} as ok,
                    $run as run, idx + 1 as pred_id,
                    try_cast(image_id as BIGINT) as image_id, try_cast(category_id as BIGINT) as category_id,
                    bb[1] as x, bb[2] as y, bb[3] as w, bb[4] as h,
@@ -439,7 +248,7 @@ def _read_predictions(con: duckdb.DuckDBPyConnection, path: Path, run: str, tabl
                         {"columns": columns, "idx": idx})
     except duckdb.Error as e:
         raise _diagnose(path, list, e) from None
-    _raise_first_problem(con, table, "bad_record", _PRED_CHECKS, path, "")
+    _raise_first_problem(con, table, "bad_record", PRED_CHECKS, path, "")
 
 
 def _copy(con: duckdb.DuckDBPyConnection, table: str, source: str, out: Path) -> int:

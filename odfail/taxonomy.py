@@ -25,7 +25,7 @@ class ErrorType(Enum):
 
     @property
     def code(self) -> int:
-        """The small int the kernels use (``odfail._kernels.E_*``): 1 + position; 0 is TP."""
+        """The small int the kernels use (``odfail._tide_kernels.E_*``): 1 + position; 0 is TP."""
         return list(ErrorType).index(self) + 1
 
 

@@ -1,8 +1,8 @@
 """tidecv's error taxonomy over a workspace: its matching (numba), the waterfall (SQL views), dAP (numba).
 
-Data flow: GT and one run (Parquet) -> ``_kernels.tide_match`` -> ``tide_matches/<run>.parquet`` -> the views
+Data flow: GT and one run (Parquet) -> ``_tide_kernels.tide_match`` -> ``tide_matches/<run>.parquet`` -> the views
 ``prediction_errors`` and ``gt_errors`` (the error type of every prediction and GT, with a ``-- why`` per
-branch) -> ``_kernels.tide_ap`` (AP with each error type fixed) -> `ErrorsResult`.
+branch) -> ``_tide_kernels.tide_ap`` (AP with each error type fixed) -> `ErrorsResult`.
 
 Follows tidecv 1.0.1 (``tidecv/quantify.py``, ``ap.py``, ``errors/``) rule for rule; the rules are written
 where they are applied. tidecv's choices that differ from COCO and that odfail keeps, to give tidecv's answers:
@@ -155,10 +155,10 @@ def tide_facts(ws: Workspace, run: str, pos: float = POS_THRESHOLD, iou_type: st
     file_pos[_index(sorted_ids, in_file)[0]] = np.arange(len(in_file))
     g_img = file_pos[_index(sorted_ids, gt["image_id"])[0]]
     d_img = file_pos[_index(sorted_ids, dt["image_id"])[0]]
-    from odfail import _kernels  # numba: imported late, so that a warm-up thread can load it meanwhile
+    from odfail import _tide_kernels  # numba: imported late, so that a warm-up thread can load it meanwhile
 
     (image_rank, push_order, gt_row, ignored, has_gt, iou_same, gt_same, iou_other, gt_other, iou_dupe, gt_dupe,
-     iou_any) = _kernels.tide_match(gt["x"], gt["y"], gt["w"], gt["h"], g_img, gt["category_id"], gt["iscrowd"],
+     iou_any) = _tide_kernels.tide_match(gt["x"], gt["y"], gt["w"], gt["h"], g_img, gt["category_id"], gt["iscrowd"],
                                     gt["file_idx"], dt["x"], dt["y"], dt["w"], dt["h"], d_img, dt["category_id"],
                                     dt["score"], dt["pred_id"], len(in_file), float(pos), MAX_DETS,
                                     inputs.masks)
@@ -223,13 +223,13 @@ def match_tide(ws: Workspace, run: str, pos: float = POS_THRESHOLD, iou_type: st
 
 def _warm_tide() -> None:
     """Import numba and load this module's kernels from the cache (calls on empty arrays of the real types)."""
-    from odfail import _kernels
+    from odfail import _tide_kernels
     from odfail.match import no_masks
 
     f, i, b = np.zeros(0), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.bool_)
-    _kernels.tide_match(f, f, f, f, i, i, np.zeros(0, dtype=np.uint8), i, f, f, f, f, i, i, f, i, 0, 0.5, MAX_DETS,
+    _tide_kernels.tide_match(f, f, f, f, i, i, np.zeros(0, dtype=np.uint8), i, f, f, f, f, i, i, f, i, 0, 0.5, MAX_DETS,
                         no_masks())
-    _kernels.tide_ap(i, i, f, i, b, b, np.zeros(0, dtype=np.int8), b, i, i, i, i, 0)
+    _tide_kernels.tide_ap(i, i, f, i, b, b, np.zeros(0, dtype=np.int8), b, i, i, i, i, 0)
 
 
 def set_thresholds(con, pos: float, bg: float | None = None, score: float | None = None,
@@ -313,11 +313,11 @@ def errors(workspace: Workspace | str, run: str, pos_threshold: float = POS_THRE
         raise failed[0]
     step("computing dAP")
     warm.join()
-    from odfail import _kernels
+    from odfail import _tide_kernels
     K = len(cat_ids)
     k = _index(cat_ids, p["category_id"])[0]
     code = p["code"].astype(np.int8)
-    is_tp = code == _kernels.E_TP
+    is_tp = code == _tide_kernels.E_TP
     # GT per class, and what became of them (the arithmetic of the gt_errors view): each TP holds one GT of
     # its class, each fixes_gt row one unmatched GT of error_category; the remaining unmatched GT are Miss
     n_gt = np.bincount(_index(cat_ids, g["category_id"])[0], weights=g["n"], minlength=K).astype(np.int64)
@@ -325,21 +325,22 @@ def errors(workspace: Workspace | str, run: str, pos_threshold: float = POS_THRE
     fixing = p["fixes_gt"]
     fix_k = _index(cat_ids, np.where(fixing, p["error_category"], p["category_id"]))[0]
     n_miss = n_fn - np.bincount(fix_k[fixing], minlength=K)
-    ap = _kernels.tide_ap(k, p["class_order"], p["score"], p["push_order"], is_tp, p["ignored"], code, fixing,
+    ap = _tide_kernels.tide_ap(k, p["class_order"], p["score"], p["push_order"], is_tp, p["ignored"], code, fixing,
                           fix_k, n_gt, n_miss, n_fn, K)
     # tidecv divides by the number of classes left; with none (a fix that empties every class, e.g. the FN
     # oracle of a run without predictions) it fails with ZeroDivisionError, odfail calls that AP 0
     mean = np.array([0.0 if np.isnan(row).all() else row[~np.isnan(row)].sum() / (~np.isnan(row)).sum()
                      for row in ap])
-    base = float(mean[_kernels.V_BASE])
+    base = float(mean[_tide_kernels.V_BASE])
     dap = {name: float(max(mean[i + 1] - base, 0.0)) / 100 for i, name in enumerate(SHORT_NAMES)}
-    dap.update({name: float(mean[v] - base) / 100 for name, v in zip(SPECIAL, (_kernels.V_FP, _kernels.V_FN))})
+    special = (_tide_kernels.V_FP, _tide_kernels.V_FN)
+    dap.update({name: float(mean[v] - base) / 100 for name, v in zip(SPECIAL, special)})
     counts_k = {name: np.bincount(k[code == i + 1], minlength=K) for i, name in enumerate(SHORT_NAMES[:5])}
     counts_k["Miss"] = n_miss
-    per_class = {"category_id": cat_ids, "gt": n_gt, "ap": ap[_kernels.V_BASE] / 100, **counts_k,
-                 **{f"dAP_{n}": (ap[i + 1] - ap[_kernels.V_BASE]) / 100 for i, n in enumerate(SHORT_NAMES)}}
+    per_class = {"category_id": cat_ids, "gt": n_gt, "ap": ap[_tide_kernels.V_BASE] / 100, **counts_k,
+                 **{f"dAP_{n}": (ap[i + 1] - ap[_tide_kernels.V_BASE]) / 100 for i, n in enumerate(SHORT_NAMES)}}
     # duplicates: predictions on an object that another prediction already found
-    _, per_object = np.unique(p["error_gt"][code == _kernels.E_DUPE], return_counts=True)
+    _, per_object = np.unique(p["error_gt"][code == _tide_kernels.E_DUPE], return_counts=True)
     duplicates = {"objects": len(per_object), "most": int(per_object.max()) if len(per_object) else 0}
     step("done")
     return ErrorsResult(run, iou_type, float(pos_threshold), float(bg_threshold), base / 100, dap,
