@@ -150,18 +150,6 @@ def _merge_two(a, b, intersect, out):
     return m
 
 
-@njit(**_JIT)
-def merge(parts):
-    """rleMerge (union) of RLEs of one size, given as a list of count arrays."""
-    acc = parts[0].copy()
-    for i in range(1, len(parts)):
-        b = parts[i]
-        buf = np.empty(len(acc) + len(b) + 1, dtype=np.uint32)  # a union has at most this many runs
-        m = _merge_two(acc, b, False, buf)
-        acc = buf[:m].copy()
-    return acc
-
-
 @njit(inline="always", **_JIT)
 def _poly_bound(xy):
     """An upper bound on the counts rleFrPoly makes of one polygon: its densely traced boundary points + 1."""
@@ -177,7 +165,7 @@ def _poly_bound(xy):
 
 @njit(**_JIT)
 def _object_rle(xy, poly_off, first, last, h, w):
-    """One object's polygons rasterised and united."""
+    """One object's polygons rasterised and united (rleMerge, pairwise)."""
     acc = poly_to_rle(xy[poly_off[first]: poly_off[first + 1]], h, w)
     for p in range(first + 1, last):
         b = poly_to_rle(xy[poly_off[p]: poly_off[p + 1]], h, w)
@@ -269,28 +257,6 @@ def from_strings(data, str_off):
             cnt[m] = np.uint32(x & 0xFFFFFFFF)
             m += 1
     return cnt, out_off, bad
-
-
-@njit(**_JIT)
-def to_string(cnt):
-    """rleToString: one RLE to its compressed string, as bytes (LEB128-like, 6 bits per character)."""
-    m = len(cnt)
-    s = np.empty(max(m * 7, 1), dtype=np.uint8)
-    p = 0
-    for i in range(m):
-        x = np.int64(cnt[i])
-        if i > 2:
-            x -= np.int64(cnt[i - 2])
-        more = True
-        while more:
-            c = x & 0x1F
-            x >>= 5
-            more = (x != -1) if (c & 0x10) else (x != 0)
-            if more:
-                c |= 0x20
-            s[p] = c + 48
-            p += 1
-    return s[:p]
 
 
 @njit(**_JIT)
@@ -389,10 +355,11 @@ def sums(cnt, off):
     return out
 
 
-@njit(inline="always", **_JIT)
-def _string_length(cnt, a0, a1):
-    """Characters rleToString writes for counts a0..a1-1."""
-    p = 0
+@njit(**_JIT)
+def _to_string(cnt, a0, a1, out, p):
+    """rleToString of counts a0..a1-1 (LEB128-like, 6 bits per character, each value minus the one two back),
+    written to ``out`` from position p when ``out`` is non-empty; returns the position after the last character."""
+    write = len(out) > 0
     for i in range(a0, a1):
         x = np.int64(cnt[i])
         if i - a0 > 2:
@@ -402,6 +369,8 @@ def _string_length(cnt, a0, a1):
             c = x & 0x1F
             x >>= 5
             more = (x != -1) if (c & 0x10) else (x != 0)
+            if write:
+                out[p] = (c | 0x20 if more else c) + 48
             p += 1
     return p
 
@@ -410,27 +379,14 @@ def _string_length(cnt, a0, a1):
 def to_strings(cnt, off):
     """rleToString of many RLEs: all strings' bytes and their offsets (N + 1); lengths first, then in place."""
     n = len(off) - 1
+    none = np.zeros(0, dtype=np.uint8)
     length = np.zeros(n, dtype=np.int64)
     for i in prange(n):
-        length[i] = _string_length(cnt, off[i], off[i + 1])
+        length[i] = _to_string(cnt, off[i], off[i + 1], none, 0)
     str_off = np.zeros(n + 1, dtype=np.int64)
     for i in range(n):
         str_off[i + 1] = str_off[i] + length[i]
     data = np.empty(str_off[n], dtype=np.uint8)
     for i in prange(n):
-        p = str_off[i]
-        a0 = off[i]
-        for j in range(a0, off[i + 1]):
-            x = np.int64(cnt[j])
-            if j - a0 > 2:
-                x -= np.int64(cnt[j - 2])
-            more = True
-            while more:
-                c = x & 0x1F
-                x >>= 5
-                more = (x != -1) if (c & 0x10) else (x != 0)
-                if more:
-                    c |= 0x20
-                data[p] = c + 48
-                p += 1
+        _to_string(cnt, off[i], off[i + 1], data, str_off[i])
     return data, str_off

@@ -241,13 +241,21 @@ def decode_rles(ws: Workspace, table: str, key: str, ids: np.ndarray, run: str |
 
 # ---- pycocotools.mask's functions, on single masks (used by the tests; the pipeline works on Rles) ----
 
+def _compressed(cnt: np.ndarray) -> bytes:
+    """One RLE's compressed string, as pycocotools returns it (bytes)."""
+    from odfail import _rle
+
+    data, _ = _rle.to_strings(cnt, np.array([0, len(cnt)], dtype=np.int64))
+    return data.tobytes()
+
+
 def encode(mask: np.ndarray) -> dict:
     """A binary h x w mask -> {"size": [h, w], "counts": compressed string}, as pycocotools.mask.encode."""
     from odfail import _rle
 
     m = np.asarray(mask, dtype=np.uint8)
     cnt = _rle.encode(np.ascontiguousarray(m.T).ravel())
-    return {"size": [m.shape[0], m.shape[1]], "counts": _rle.to_string(cnt).tobytes()}
+    return {"size": [m.shape[0], m.shape[1]], "counts": _compressed(cnt)}
 
 
 def counts(rle: dict) -> np.ndarray:
@@ -294,4 +302,4 @@ def from_polygons(polygons: list[list[float]], h: int, w: int) -> dict:
     poly_off = np.concatenate(([0], np.cumsum([len(p) for p in polygons]))).astype(np.int64)
     cnt, _ = _rle.objects_from_polygons(xy, poly_off, np.array([0, len(polygons)], dtype=np.int64),
                                         np.array([h], dtype=np.int64), np.array([w], dtype=np.int64))
-    return {"size": [h, w], "counts": _rle.to_string(cnt).tobytes()}
+    return {"size": [h, w], "counts": _compressed(cnt)}
