@@ -82,7 +82,7 @@ def confusion(workspace: Workspace | str, run: str, iou: float = 0.5, score: flo
         >>> c.top_pairs[:3]                                         # doctest: +SKIP
     """
     from odfail.exceptions import WorkspaceError
-    from odfail.tide import match_tide, set_thresholds
+    from odfail.tide import has_tide_matches, match_tide, set_thresholds
     from odfail.workspace import Workspace
 
     if by not in ("class", "supercategory"):
@@ -93,9 +93,7 @@ def confusion(workspace: Workspace | str, run: str, iou: float = 0.5, score: flo
     ws.require_run(run)
     con = ws.connect()
     try:
-        if not con.execute("""select count(*) from tide_matches
-                              where run = $run and pos_threshold = $pos and iou_type = $iou_type""",
-                           {"run": run, "pos": float(iou), "iou_type": iou_type}).fetchall()[0][0]:
+        if not has_tide_matches(con, run, iou, iou_type):
             con.close()
             match_tide(ws, run, iou, iou_type)
             con = ws.connect()

@@ -232,6 +232,13 @@ def _warm_tide() -> None:
     _tide_kernels.tide_ap(i, i, f, i, b, b, np.zeros(0, dtype=np.int8), b, i, i, i, i, 0)
 
 
+def has_tide_matches(con, run: str, pos: float, iou_type: str) -> bool:
+    """Whether the workspace (a catalog connection) stores tidecv's matching of this run at (pos, iou_type)."""
+    return bool(con.execute("""select count(*) from tide_matches
+                               where run = $run and pos_threshold = $pos and iou_type = $iou_type""",
+                            {"run": run, "pos": float(pos), "iou_type": iou_type}).fetchall()[0][0])
+
+
 def set_thresholds(con, pos: float, bg: float | None = None, score: float | None = None,
                    iou_type: str = "bbox") -> None:
     """Set the DuckDB variables the error views read (see sql/views/prediction_errors.sql)."""
@@ -273,9 +280,7 @@ def errors(workspace: Workspace | str, run: str, pos_threshold: float = POS_THRE
     con = ws.connect()
     writer, failed = None, []
     try:
-        if not con.execute("""select count(*) from tide_matches
-                              where run = $run and pos_threshold = $pos and iou_type = $iou_type""",
-                           {"run": run, "pos": float(pos_threshold), "iou_type": iou_type}).fetchall()[0][0]:
+        if not has_tide_matches(con, run, pos_threshold, iou_type):
             step("matching the tidecv way (first run on a machine compiles the kernels)")
             facts = tide_facts(ws, run, pos_threshold, iou_type)
 

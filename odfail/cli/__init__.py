@@ -36,6 +36,22 @@ def progress(prefix: str):
     return step
 
 
+def print_per_class(workspace, per_class, columns: list[str], keep=None, sort: str | None = None) -> None:
+    """A result's per-class table (polars) with category names, every row and column, 3 decimals."""
+    import polars as pl
+
+    from odfail.workspace import Workspace
+
+    names = Workspace(workspace).sql("select category_id, name from categories")
+    df = per_class.join(names, on="category_id", how="left")
+    if keep is not None:
+        df = df.filter(keep)
+    if sort is not None:
+        df = df.sort(sort, descending=True)
+    with pl.Config(tbl_rows=-1, tbl_cols=-1, tbl_width_chars=250, float_precision=3, tbl_hide_dataframe_shape=True):
+        typer.echo(str(df.select("category_id", "name", *columns)))
+
+
 def main() -> None:
     """Entry point: bad input and workspace problems print one line and exit 2, never a traceback."""
     from odfail.exceptions import InputError, WorkspaceError

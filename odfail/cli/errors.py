@@ -67,15 +67,12 @@ def errors(
 def _print_per_class(workspace, result) -> None:
     import polars as pl
 
+    from odfail.cli import print_per_class
     from odfail.taxonomy import SHORT_NAMES
-    from odfail.workspace import Workspace
 
-    names = Workspace(workspace).sql("select category_id, name from categories")
-    df = result.to_polars().join(names, on="category_id", how="left").filter(pl.col("ap").is_not_nan())
-    df = df.select("category_id", "name", "gt", "ap", *SHORT_NAMES, *(f"dAP_{n}" for n in SHORT_NAMES)
-                   ).sort("dAP_Cls", descending=True)
-    with pl.Config(tbl_rows=-1, tbl_cols=-1, tbl_width_chars=250, float_precision=3, tbl_hide_dataframe_shape=True):
-        typer.echo(str(df))
+    # classes tidecv leaves out of its mean (no GT and no scored prediction) have AP NaN
+    print_per_class(workspace, result.to_polars(), ["gt", "ap", *SHORT_NAMES, *(f"dAP_{n}" for n in SHORT_NAMES)],
+                    keep=pl.col("ap").is_not_nan(), sort="dAP_Cls")
 
 
 def confusion(

@@ -77,13 +77,7 @@ def evaluate(
 
 
 def _print_per_class(workspace, result) -> None:
-    import polars as pl
+    from odfail.cli import print_per_class
 
-    from odfail.workspace import Workspace
-
-    names = Workspace(workspace).sql("select category_id, name from categories")
-    df = result.to_polars().join(names, on="category_id", how="left").sort("ap", descending=True)
-    df = df.select("category_id", "name", "gt", "ap", "ap_at_iou", "ar_at_iou", "tp", "fp", "fn", "precision",
-                   "recall", "f1")
-    with pl.Config(tbl_rows=-1, tbl_cols=-1, tbl_width_chars=250, float_precision=3, tbl_hide_dataframe_shape=True):
-        typer.echo(str(df))
+    print_per_class(workspace, result.to_polars(), ["gt", "ap", "ap_at_iou", "ar_at_iou", "tp", "fp", "fn",
+                                                    "precision", "recall", "f1"], sort="ap")
