@@ -96,11 +96,27 @@ def _read(path, key: str, ids: np.ndarray) -> Rles | None:
     if not found.all():
         return None
     rows = np.argsort(stored_ids)[pos]  # stored row of each id
-    lengths = (off[1:] - off[:-1])[rows]
+    out, out_off = _gather(len(ids), [(np.arange(len(ids)), rows, cnt, off)])
+    return Rles(out, out_off, h[rows], w[rows], area[rows], box[rows])
+
+
+def _gather(n: int, pieces: list) -> tuple[np.ndarray, np.ndarray]:
+    """n RLEs assembled from pieces (rows, src, cnt, off): RLE src[k] of (cnt, off) becomes RLE rows[k]; rows
+    no piece covers stay empty. A single piece already in order is returned as it is."""
+    from odfail import _rle
+
+    if len(pieces) == 1:
+        rows, src, cnt, off = pieces[0]
+        if len(rows) == n == len(off) - 1 and (rows == np.arange(n)).all() and (src == rows).all():
+            return cnt, off
+    lengths = np.zeros(n, dtype=np.int64)
+    for rows, src, _, off in pieces:
+        lengths[rows] = (off[1:] - off[:-1])[src]
     out_off = np.concatenate(([0], np.cumsum(lengths))).astype(np.int64)
     out = np.empty(out_off[-1], dtype=np.uint32)
-    _rle.place(out, out_off, np.arange(len(ids), dtype=np.int64), rows.astype(np.int64), cnt, off)
-    return Rles(out, out_off, h[rows], w[rows], area[rows], box[rows])
+    for rows, src, cnt, off in pieces:
+        _rle.place(out, out_off, rows.astype(np.int64), src.astype(np.int64), cnt, off)
+    return out, out_off
 
 
 def _write(path, key: str, ids: np.ndarray, rles: Rles, run: str | None) -> None:
@@ -206,31 +222,20 @@ def decode_rles(ws: Workspace, table: str, key: str, ids: np.ndarray, run: str |
                       _buffer(col(lists, "w"), np.int64), _buffer(c.values, np.uint32).copy(), _offsets(c)))
 
     n = len(ids)
-    lengths = np.zeros(n, dtype=np.int64)
     h_all = np.zeros(n, dtype=np.int64)
     w_all = np.zeros(n, dtype=np.int64)
     sorted_ids = np.sort(ids)
     order = np.argsort(ids)
-    placed = []
+    pieces = []
     for pid, ph, pw, cnt, off in parts:
         pos_sorted, found = _index(sorted_ids, pid)
-        rows = order[pos_sorted]
         keep = np.flatnonzero(found)
-        rows = rows[keep]
-        lengths[rows] = (off[1:] - off[:-1])[keep]
+        rows = order[pos_sorted][keep]
         h_all[rows], w_all[rows] = np.asarray(ph)[keep], np.asarray(pw)[keep]
-        placed.append((rows, keep, cnt, off))
-    if len(placed) == 1 and len(placed[0][0]) == n and (placed[0][0] == np.arange(n)).all() and (
-            placed[0][1] == np.arange(n)).all():
-        # one kind of segmentation, already in the order asked for: no copy
-        out, out_off = placed[0][2], placed[0][3]
-    else:
-        out_off = np.concatenate(([0], np.cumsum(lengths))).astype(np.int64)
-        out = np.empty(out_off[-1], dtype=np.uint32)
-        for rows, keep, cnt, off in placed:
-            _rle.place(out, out_off, rows, keep, cnt, off)
+        pieces.append((rows, keep, cnt, off))
+    out, out_off = _gather(n, pieces)
     sums = _rle.sums(out, out_off)
-    wrong = np.flatnonzero((lengths > 0) & (sums != h_all * w_all))
+    wrong = np.flatnonzero((out_off[1:] > out_off[:-1]) & (sums != h_all * w_all))
     if len(wrong):
         i = wrong[0]
         raise WorkspaceError(f"{table} {key} {ids[i]}: the RLE's run lengths sum to {sums[i]}, not height x width "
