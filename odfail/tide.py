@@ -300,10 +300,9 @@ def errors(workspace: Workspace | str, run: str, pos_threshold: float = POS_THRE
                         + _FACTS_SQL.format(src="tide_src", const="tide_const"))
         step("typing errors (SQL)")
         set_thresholds(con, pos_threshold, bg_threshold, iou_type=iou_type)
-        codes = "['TP', 'Cls', 'Loc', 'Both', 'Dupe', 'Bkg']"
         # (con.sql, not con.execute: its result reaches numpy about twice as fast)
-        p = con.sql(f"""select category_id, class_order, score, push_order, ignored, fixes_gt,
-                               list_position({codes}, error_type)::TINYINT - 1 as code,
+        p = con.sql("""select category_id, class_order, score, push_order, ignored, fixes_gt,
+                               error_code::TINYINT as code,
                                coalesce(error_category, -1) as error_category,
                                coalesce(error_gt, -1) as error_gt
                         from prediction_errors where run = $run""", params={"run": run}).fetchnumpy()

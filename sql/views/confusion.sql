@@ -25,7 +25,7 @@ claims as (
         row_number() over (partition by p.run, p.error_gt order by p.score desc, p.push_order) as claim_rank
     from scored as p
     anti join taken as t on t.run = p.run and t.gt_id = p.error_gt
-    where p.error_type = 'Cls'
+    where p.error_code = 1
 ),
 
 prediction_cells as (

@@ -11,7 +11,7 @@ with prediction_side as (
         end as iou,
         ignored
     from prediction_errors
-    where error_type <> 'TP'
+    where error_code <> 0
 ),
 
 missed as (

@@ -23,7 +23,7 @@ regular as (
 ),
 
 matched as (
-    select run, gt_id, pred_id from prediction_errors where error_type = 'TP'
+    select run, gt_id, pred_id from prediction_errors where error_code = 0
 ),
 
 fixers as (
