@@ -34,39 +34,52 @@ def _box_iou(dx, dy, dw, dh, gx, gy, gw, gh, crowd):
 
 
 @njit(inline="always", **_JIT)
-def _mask_iou(dcnt, da0, da1, gcnt, ga0, ga1, crowd, d_area):
-    """pycocotools maskApi.c rleIou, the exact part for one pair whose mask boxes overlap: walk both run-length
-    encodings at once; crowd GT -> union = the prediction's mask area; no intersection -> 0."""
-    ca, cb = dcnt[da0], gcnt[ga0]
-    va = vb = False
-    a, b = da0 + 1, ga0 + 1
-    inter = np.uint32(0)
-    union = np.uint32(0)
-    ct = 1
-    while ct > 0:
-        c = min(ca, cb)
-        if va or vb:
-            union += c
+def _mask_iou(dcnt, da0, da1, gcnt, ga0, ga1, crowd, d_area, g_area, lo, hi):
+    """pycocotools maskApi.c rleIou, the exact part for one pair whose mask boxes overlap: the intersection of
+    two run-length encodings (column-major) by walking both at once; crowd GT -> union = the prediction's mask
+    area; no intersection -> 0.
+
+    Both masks lie inside their boxes, so only pixels [lo, hi) (the columns the boxes share) can be in both:
+    the runs before lo are skipped one side at a time and the walk stops at hi. rleIou walks everything to
+    count the union too; the union is area_d + area_g - intersection, the same integer."""
+    a, pa, va = da0, 0, False  # run a covers pixels [pa, pa + dcnt[a]); va: it is a run of ones
+    while a < da1 and pa + dcnt[a] <= lo:
+        pa += dcnt[a]
+        a += 1
+        va = not va
+    b, pb, vb = ga0, 0, False
+    while b < ga1 and pb + gcnt[b] <= lo:
+        pb += gcnt[b]
+        b += 1
+        vb = not vb
+    inter = 0
+    if a < da1 and b < ga1:
+        pos = lo
+        ca, cb = pa + dcnt[a] - pos, pb + gcnt[b] - pos  # what is left of the current runs
+        while pos < hi:
+            c = min(ca, cb)
             if va and vb:
                 inter += c
-        ct = 0
-        ca -= c
-        if ca == 0 and a < da1:
-            ca = dcnt[a]
-            a += 1
-            va = not va
-        ct += ca
-        cb -= c
-        if cb == 0 and b < ga1:
-            cb = gcnt[b]
-            b += 1
-            vb = not vb
-        ct += cb
+            pos += c
+            ca -= c
+            cb -= c
+            if ca == 0:
+                a += 1
+                if a >= da1:
+                    break
+                ca = np.int64(dcnt[a])
+                va = not va
+            if cb == 0:
+                b += 1
+                if b >= ga1:
+                    break
+                cb = np.int64(gcnt[b])
+                vb = not vb
     if inter == 0:
         return 0.0
     if crowd:
         return np.float64(inter) / np.float64(d_area)
-    return np.float64(inter) / np.float64(union)
+    return np.float64(inter) / np.float64(d_area + g_area - inter)
 
 
 @njit(inline="always", **_JIT)
@@ -74,15 +87,45 @@ def _iou(d, g, crowd, dx, dy, dw, dh, gx, gy, gw, gh, masks):
     """IoU of prediction row d and GT row g. Boxes: bbIou. Masks (``masks`` non-empty; the boxes are then the
     masks' boxes): rleIou, which runs bbIou on the mask boxes first and walks the runs only where they overlap.
 
-    masks = (d_cnt, d_start, d_end, d_area, g_cnt, g_start, g_end): run lengths, each row's slice of them, and
-    the predictions' mask areas (the crowd union)."""
+    masks = (d_cnt, d_start, d_end, d_area, d_h, g_cnt, g_start, g_end, g_area): run lengths, each row's slice
+    of them, the mask areas and the predictions' mask height (a column's length), -1 where a GT mask of its image
+    has another size."""
     v = _box_iou(dx[d], dy[d], dw[d], dh[d], gx[g], gy[g], gw[g], gh[g], crowd)
-    d_cnt, d_start, d_end, d_area, g_cnt, g_start, g_end = masks
+    d_cnt, d_start, d_end, d_area, d_h, g_cnt, g_start, g_end, g_area = masks
     if v > 0 and len(d_start):
         if d_end[d] == d_start[d] or g_end[g] == g_start[g]:
             return 0.0
-        return _mask_iou(d_cnt, d_start[d], d_end[d], g_cnt, g_start[g], g_end[g], crowd, d_area[d])
+        # the columns both mask boxes span (mask boxes hold whole pixels); d_h < 0: sizes differ, walk all
+        lo, hi = np.int64(0), np.int64(1) << 62
+        if d_h[d] >= 0:
+            lo = np.int64(max(dx[d], gx[g])) * d_h[d]
+            hi = np.int64(min(dx[d] + dw[d], gx[g] + gw[g])) * d_h[d]
+        return _mask_iou(d_cnt, d_start[d], d_end[d], g_cnt, g_start[g], g_end[g], crowd, d_area[d], g_area[g],
+                         lo, hi)
     return v
+
+
+@njit(parallel=True, **_JIT)
+def box_overlaps(d_img, d_cat, dx, dy, dw, dh, g_img, g_cat, gx, gy, gw, gh, n_img, by_class):
+    """Which predictions and which GT overlap some row of the other side in their image (bbIou > 0; of their
+    class only if ``by_class``): rleIou walks the runs of those masks only, every other pair is decided by its
+    box pre-check, so only they need decoding. Images (indices in [0, n_img)) run in parallel; rows may come
+    in any order."""
+    d_order, d_off = _counting_order(d_img, n_img)
+    g_order, g_off = _counting_order(g_img, n_img)
+    need_d = np.zeros(len(d_img), dtype=np.bool_)
+    need_g = np.zeros(len(g_img), dtype=np.bool_)
+    for i in prange(n_img):
+        for a in range(d_off[i], d_off[i + 1]):
+            d = d_order[a]
+            for b in range(g_off[i], g_off[i + 1]):
+                g = g_order[b]
+                if by_class and d_cat[d] != g_cat[g]:
+                    continue
+                if _box_iou(dx[d], dy[d], dw[d], dh[d], gx[g], gy[g], gw[g], gh[g], False) > 0:
+                    need_d[d] = True
+                    need_g[g] = True
+    return need_d, need_g
 
 
 @njit(**_JIT)

@@ -210,18 +210,22 @@ def objects_from_polygons(xy, poly_off, obj_off, h, w):
 
 
 @njit(parallel=True, **_JIT)
-def from_strings(data, str_off):
-    """rleFrString for many compressed strings (bytes in ``data``, offsets (N + 1)): flat counts, offsets, and
-    per string 0 if valid, else 1 (a character outside '0'..'o') or 2 (the string ends inside a value)."""
-    n = len(str_off) - 1
+def from_strings(data, str_off, rows):
+    """rleFrString for many compressed strings (bytes in ``data``, offsets (S + 1)): output i decodes string
+    ``rows[i]``, or is left empty where ``rows[i] < 0`` (a mask nobody needs). Returns flat counts, offsets
+    (len(rows) + 1), and per output 0 if valid, else 1 (a character outside '0'..'o') or 2 (the string ends
+    inside a value)."""
+    n = len(rows)
     out_off = np.zeros(n + 1, dtype=np.int64)
     bad = np.zeros(n, dtype=np.int8)
     n_values = np.zeros(n, dtype=np.int64)
     # a value ends at every character without the continuation bit: count them first
     for i in prange(n):
+        if rows[i] < 0:
+            continue
         m = 0
         last_more = False
-        for p in range(str_off[i], str_off[i + 1]):
+        for p in range(str_off[rows[i]], str_off[rows[i] + 1]):
             c = np.int64(data[p]) - 48
             if c < 0 or c > 63:
                 bad[i] = 1
@@ -230,16 +234,17 @@ def from_strings(data, str_off):
                 m += 1
         if last_more and bad[i] == 0:
             bad[i] = 2
-        n_values[i] = m
+        n_values[i] = m if bad[i] == 0 else 0  # a bad string stays empty
     for i in range(n):
         out_off[i + 1] = out_off[i] + n_values[i]
-    cnt = np.zeros(out_off[n], dtype=np.uint32)
+    cnt = np.empty(out_off[n], dtype=np.uint32)
     for i in prange(n):
-        if bad[i]:
+        if bad[i] or rows[i] < 0:
             continue
         m = out_off[i]
-        p = str_off[i]
-        while p < str_off[i + 1]:
+        p = str_off[rows[i]]
+        end = str_off[rows[i] + 1]
+        while p < end:
             x = np.int64(0)
             k = 0
             more = True

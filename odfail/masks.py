@@ -21,7 +21,8 @@ if TYPE_CHECKING:
 class Rles:
     """N masks. cnt: (total,) uint32 run lengths; off: (N + 1,) int64 offsets into cnt; h, w: (N,) mask size;
     area: (N,) pixels (rleArea); box: (N, 4) float64 [x, y, w, h] of the mask (rleToBbox). An object without a
-    segmentation has no runs, area 0 and box 0."""
+    segmentation has no runs, area 0 and box 0; a mask left undecoded (see `Masks.rles`) has no runs but its
+    area and box."""
 
     cnt: np.ndarray
     off: np.ndarray
@@ -42,28 +43,76 @@ def _offsets(arr) -> np.ndarray:
     return np.frombuffer(arr.buffers()[1], dtype=dtype)[arr.offset: arr.offset + len(arr) + 1].astype(np.int64)
 
 
+def _column(chunked, dtype) -> np.ndarray:
+    """A pyarrow chunked primitive column as one numpy array (zero-copy when it is one chunk). DuckDB hands
+    over one chunk per Parquet row group; pyarrow's combine_chunks would take ~0.1 s on 325k masks."""
+    parts = [_buffer(c, dtype) for c in chunked.chunks]
+    return parts[0] if len(parts) == 1 else np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
+
+
+def _strings(chunked) -> tuple[np.ndarray, np.ndarray]:
+    """A pyarrow chunked string column as (bytes, int64 offsets (N + 1))."""
+    data, offs, base = [], [np.zeros(1, dtype=np.int64)], 0
+    for c in chunked.chunks:
+        off = _offsets(c)
+        data.append(np.frombuffer(c.buffers()[2], dtype=np.uint8)[off[0]: off[-1]])
+        offs.append(off[1:] - off[0] + base)
+        base += int(off[-1] - off[0])
+    if len(data) == 1:
+        return data[0], np.concatenate(offs)
+    return (np.concatenate(data) if data else np.zeros(0, dtype=np.uint8)), np.concatenate(offs)
+
+
 _MASK_TABLE = {"gt": "gt_masks", "predictions": "pred_masks"}
 
 
-def load_rles(ws: Workspace, table: str, key: str, ids: np.ndarray, run: str | None = None) -> Rles:
+@dataclass
+class Masks:
+    """N masks' size, area and box, with their run lengths decoded on demand by `rles` (only the masks a caller
+    needs: rleIou never walks the runs of a mask whose box overlaps nothing)."""
+
+    h: np.ndarray
+    w: np.ndarray
+    area: np.ndarray
+    box: np.ndarray
+    decoded: Rles | None = None  # already decoded (a first evaluation decodes all, to store them)
+    strings: tuple | None = None  # (bytes, offsets (S + 1), row of each mask's string): stored compressed RLE
+    source: tuple | None = None  # (workspace, table, key, ids, run): where to decode from again if damaged
+
+    def rles(self, need: np.ndarray | None = None) -> Rles:
+        """The run lengths of every mask, or of those where ``need`` is True (the others get none)."""
+        if self.decoded is not None:
+            return self.decoded
+        from odfail import _rle
+
+        data, str_off, rows = self.strings
+        cnt, off, bad = _rle.from_strings(data, str_off, rows if need is None else np.where(need, rows, -1))
+        if bad.any():  # a damaged mask table: decode the segmentations again (and store them again)
+            return load_masks(*self.source[:4], run=self.source[4], stored=False).rles()
+        return Rles(cnt, off, self.h, self.w, self.area, self.box)
+
+
+def load_masks(ws: Workspace, table: str, key: str, ids: np.ndarray, run: str | None = None,
+               stored: bool = True) -> Masks:
     """The masks of ``table`` ("gt" or "predictions") for the rows with these ids (``key`` = gt_id or pred_id),
     in the order of ``ids``: read from the workspace's columnar mask table (``gt_masks`` / ``pred_masks``), or
     decoded from the stored segmentations and written there on first use."""
     path = ws.table_path(_MASK_TABLE[table], run)
-    if path.exists():
-        stored = _read(path, key, ids)
-        if stored is not None:
-            return stored
+    if stored and path.exists():
+        masks = _read(path, key, ids)
+        if masks is not None:
+            masks.source = (ws, table, key, ids, run)
+            return masks
     rles = decode_rles(ws, table, key, ids, run)
     try:
         _write(path, key, ids, rles, run)
     except OSError:
         pass  # a read-only workspace: decode again next time
-    return rles
+    return Masks(rles.h, rles.w, rles.area, rles.box, decoded=rles)
 
 
-def _read(path, key: str, ids: np.ndarray) -> Rles | None:
-    """The stored masks, aligned to ``ids``; None if the table does not hold every one of them."""
+def _read(path, key: str, ids: np.ndarray) -> Masks | None:
+    """The stored masks, aligned to ``ids`` and not decoded yet; None if the table does not hold every one."""
     import duckdb
 
     from odfail.match import _index
@@ -71,33 +120,26 @@ def _read(path, key: str, ids: np.ndarray) -> Rles | None:
 
     con = duckdb.connect()
     try:
-        # one batch for the whole table: its columns are then single chunks, used in place without a copy
         t = con.sql(f"select {key} as id, height, width, area, x, y, w, h, counts "
                     f"from read_parquet({_quote(str(path))})").to_arrow_table(batch_size=max(len(ids), 1))
     finally:
         con.close()
     if t.num_rows != len(ids):
         return None
-    from odfail import _rle
-
-    col = {name: (t.column(name).chunk(0) if t.column(name).num_chunks == 1 else t.column(name).combine_chunks())
-           for name in t.column_names}
-    stored_ids = _buffer(col["id"], np.int64)
-    strings = col["counts"]
-    cnt, off, bad = _rle.from_strings(np.frombuffer(strings.buffers()[2], dtype=np.uint8), _offsets(strings))
-    area = _buffer(col["area"], np.int64)
-    box = np.stack([_buffer(col[c], np.float64) for c in ("x", "y", "w", "h")], axis=1)
-    h, w = _buffer(col["height"], np.int32).astype(np.int64), _buffer(col["width"], np.int32).astype(np.int64)
-    if bad.any():
-        return None
+    stored_ids = _column(t.column("id"), np.int64)
+    area = _column(t.column("area"), np.int64)
+    box = np.stack([_column(t.column(c), np.float64) for c in ("x", "y", "w", "h")], axis=1)
+    h = _column(t.column("height"), np.int32).astype(np.int64)
+    w = _column(t.column("width"), np.int32).astype(np.int64)
     if np.array_equal(stored_ids, ids):
-        return Rles(cnt, off, h, w, area, box)
-    pos, found = _index(np.sort(stored_ids), ids)
-    if not found.all():
-        return None
-    rows = np.argsort(stored_ids)[pos]  # stored row of each id
-    out, out_off = _gather(len(ids), [(np.arange(len(ids)), rows, cnt, off)])
-    return Rles(out, out_off, h[rows], w[rows], area[rows], box[rows])
+        rows = np.arange(len(ids), dtype=np.int64)
+    else:
+        pos, found = _index(np.sort(stored_ids), ids)
+        if not found.all():
+            return None
+        rows = np.argsort(stored_ids)[pos]  # stored row of each id
+        h, w, area, box = h[rows], w[rows], area[rows], box[rows]
+    return Masks(h, w, area, box, strings=(*_strings(t.column("counts")), rows))
 
 
 def _gather(n: int, pieces: list) -> tuple[np.ndarray, np.ndarray]:
@@ -211,7 +253,7 @@ def decode_rles(ws: Workspace, table: str, key: str, ids: np.ndarray, run: str |
     if strings.num_rows:
         s = col(strings, "s")
         data = np.frombuffer(s.buffers()[2], dtype=np.uint8)
-        cnt, off, bad = _rle.from_strings(data, _offsets(s))
+        cnt, off, bad = _rle.from_strings(data, _offsets(s), np.arange(len(s), dtype=np.int64))
         ids_s = _buffer(col(strings, "id"), np.int64)
         if bad.any():
             raise WorkspaceError(f"{table} {key} {ids_s[np.argmax(bad)]}: malformed compressed RLE string")
@@ -271,7 +313,7 @@ def counts(rle: dict) -> np.ndarray:
     if isinstance(c, list):
         return np.asarray(c, dtype=np.uint32)
     data = np.frombuffer(c.encode() if isinstance(c, str) else c, dtype=np.uint8)
-    cnt, _, bad = _rle.from_strings(data, np.array([0, len(data)], dtype=np.int64))
+    cnt, _, bad = _rle.from_strings(data, np.array([0, len(data)], dtype=np.int64), np.zeros(1, dtype=np.int64))
     if bad[0]:
         raise ValueError("malformed compressed RLE string")
     return cnt

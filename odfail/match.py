@@ -17,7 +17,7 @@ Ingest stores both tables in this order already, so the sorts only run for class
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -38,6 +38,7 @@ class Inputs:
     dt: dict[str, np.ndarray]
     gt_area_filled: int  # GT whose missing area was replaced by w*h (segm: the mask area)
     masks: tuple  # the kernels' `masks` argument, rows as in gt / dt (file order); empty for box IoU
+    pending: tuple | None = None  # segm read with decode=False: what `decode_masks` needs
 
 
 @dataclass
@@ -60,11 +61,15 @@ class Matches:
 def no_masks() -> tuple:
     """The ``masks`` argument of the kernels for box IoU."""
     u, i = np.zeros(0, dtype=np.uint32), np.zeros(0, dtype=np.int64)
-    return (u, i, i, i, u, i, i)
+    return (u, i, i, i, i, u, i, i, i)
 
 
-def load_inputs(ws: Workspace, run: str, params: Params, iou_type: str = "bbox") -> Inputs:
+def load_inputs(ws: Workspace, run: str, params: Params, iou_type: str = "bbox",
+                cross_class: bool = False, decode: bool = True) -> Inputs:
     """Read the GT and one run from Parquet into contiguous numpy columns (and, for segm, their masks).
+    ``cross_class``: the caller needs mask IoUs between classes too (tidecv's matching), not only those COCO's
+    matching compares (same class, unless ``params.use_cats`` is off); segm decodes the masks that needs, or
+    leaves that to `decode_masks` with ``decode=False``.
 
     DuckDB scans the Parquet row groups in parallel and hands over whole numpy arrays. (pyarrow would hand
     over chunks to concatenate, and its first array conversion imports pandas, 0.2 s, whenever it is installed.)
@@ -103,37 +108,66 @@ def load_inputs(ws: Workspace, run: str, params: Params, iou_type: str = "bbox")
     no_box = dt.pop("no_box")
     area_missing = gt.pop("area_missing")
     filled = int(area_missing.sum())
-    masks = no_masks()
+    masks, pending = no_masks(), None
     if iou_type == "segm" or no_box.any():
-        from odfail.masks import load_rles
+        from odfail.masks import load_masks
 
-        d_rle = load_rles(ws, "predictions", "pred_id", dt["pred_id"], run)
+        d_mask = load_masks(ws, "predictions", "pred_id", dt["pred_id"], run)
         need = no_box if iou_type == "bbox" else np.ones(len(no_box), dtype=bool)
-        lacking = np.flatnonzero(need & (d_rle.off[1:] == d_rle.off[:-1]))
+        lacking = np.flatnonzero(need & (d_mask.h * d_mask.w == 0))
         if len(lacking):
             raise WorkspaceError(f"run {run!r}: prediction {dt['pred_id'][lacking[0]]} has no segmentation; "
                                  "segm evaluation needs a mask on every prediction")
         # loadRes: a result without a bbox gets its mask's box and area
         for c, j in (("x", 0), ("y", 1), ("w", 2), ("h", 3)):
-            dt[c] = np.where(no_box, d_rle.box[:, j], dt[c])
-        dt["area"] = np.where(no_box, d_rle.area, dt["area"]).astype(np.float64)
+            dt[c] = np.where(no_box, d_mask.box[:, j], dt[c])
+        dt["area"] = np.where(no_box, d_mask.area, dt["area"]).astype(np.float64)
         if iou_type == "segm":
-            g_rle = load_rles(ws, "gt", "gt_id", gt["gt_id"])
-            lacking = np.flatnonzero(g_rle.off[1:] == g_rle.off[:-1])
+            g_mask = load_masks(ws, "gt", "gt_id", gt["gt_id"])
+            lacking = np.flatnonzero(g_mask.h * g_mask.w == 0)
             if len(lacking):
                 raise WorkspaceError(f"GT annotation {gt['gt_id'][lacking[0]]} has no segmentation; segm "
                                      "evaluation needs a mask on every GT")
-            gt["area"] = np.where(area_missing, g_rle.area, gt["area"]).astype(np.float64)
+            gt["area"] = np.where(area_missing, g_mask.area, gt["area"]).astype(np.float64)
             for c, j in (("x", 0), ("y", 1), ("w", 2), ("h", 3)):
-                gt[c] = np.ascontiguousarray(g_rle.box[:, j])
-                dt[c] = np.ascontiguousarray(d_rle.box[:, j])
-            masks = (d_rle.cnt, d_rle.off[:-1].copy(), d_rle.off[1:].copy(), d_rle.area, g_rle.cnt,
-                     g_rle.off[:-1].copy(), g_rle.off[1:].copy())
+                gt[c] = np.ascontiguousarray(g_mask.box[:, j])
+                dt[c] = np.ascontiguousarray(d_mask.box[:, j])
+            images = np.unique(in_file)
+            pending = (d_mask, g_mask, _index(images, dt["image_id"])[0], _index(images, gt["image_id"])[0],
+                       len(images), params.use_cats and not cross_class)
     img_ids = in_file if params.img_ids is None else params.img_ids
     if params.cat_ids is not None:
         cat_ids = params.cat_ids
-    return Inputs(np.unique(np.asarray(img_ids, dtype=np.int64)), np.asarray(in_file, dtype=np.int64),
-                  np.unique(np.asarray(cat_ids, dtype=np.int64)), gt, dt, filled, masks)
+    inputs = Inputs(np.unique(np.asarray(img_ids, dtype=np.int64)), np.asarray(in_file, dtype=np.int64),
+                    np.unique(np.asarray(cat_ids, dtype=np.int64)), gt, dt, filled, masks, pending)
+    return decode_masks(inputs) if decode else inputs
+
+
+def decode_masks(inputs: Inputs) -> Inputs:
+    """``inputs`` with the masks a segm matching walks decoded into ``masks`` (see `load_inputs`)."""
+    if inputs.pending is None:
+        return inputs
+    from odfail import _kernels
+
+    d_mask, g_mask, d_img, g_img, n_img, by_class = inputs.pending
+    gt, dt = inputs.gt, inputs.dt
+    # only the masks whose box overlaps one of the other side's that the matching compares it with: rleIou's
+    # box pre-check decides every other pair (a quarter of the predictions of COCO-like data are left)
+    need_d, need_g = _kernels.box_overlaps(d_img, dt["category_id"], dt["x"], dt["y"], dt["w"], dt["h"],
+                                           g_img, gt["category_id"], gt["x"], gt["y"], gt["w"], gt["h"], n_img,
+                                           by_class)
+    d_rle, g_rle = d_mask.rles(need_d), g_mask.rles(need_g)
+    # the IoU walk skips to the columns two boxes share, which needs one mask height per image (ingest makes
+    # RLE sizes their image's; an image without a size could still mix them: those are walked whole)
+    g_lo = np.full(n_img, np.iinfo(np.int64).max)
+    g_hi = np.full(n_img, -1)
+    np.minimum.at(g_lo, g_img, g_rle.h)
+    np.maximum.at(g_hi, g_img, g_rle.h)
+    d_h = d_rle.h.astype(np.int64)
+    d_h[(g_hi[d_img] >= 0) & ((g_lo[d_img] != d_h) | (g_hi[d_img] != d_h))] = -1
+    masks = (d_rle.cnt, d_rle.off[:-1].copy(), d_rle.off[1:].copy(), d_rle.area.astype(np.int64), d_h,
+             g_rle.cnt, g_rle.off[:-1].copy(), g_rle.off[1:].copy(), g_rle.area.astype(np.int64))
+    return replace(inputs, masks=masks, pending=None)
 
 
 def _index(ids: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -211,8 +245,9 @@ def match(inputs: Inputs, params: Params, iou_thrs: np.ndarray) -> Matches:
     groups, gt_off, dt_off = _kernels.group_offsets(g_key.astype(np.int64), d_key.astype(np.int64))
     masks = inputs.masks
     if len(masks[1]):
-        d_cnt, d_start, d_end, d_area, g_cnt, g_start, g_end = masks
-        masks = (d_cnt, d_start[dt_rows], d_end[dt_rows], d_area[dt_rows], g_cnt, g_start[gt_rows], g_end[gt_rows])
+        d_cnt, d_start, d_end, d_area, d_h, g_cnt, g_start, g_end, g_area = masks
+        masks = (d_cnt, d_start[dt_rows], d_end[dt_rows], d_area[dt_rows], d_h[dt_rows], g_cnt, g_start[gt_rows],
+                 g_end[gt_rows], g_area[gt_rows])
     lo = np.array([r[0] for r in params.area_ranges.values()], dtype=np.float64)
     hi = np.array([r[1] for r in params.area_ranges.values()], dtype=np.float64)
     max_dets = np.array(params.max_dets, dtype=np.int64)

@@ -146,7 +146,7 @@ def tide_facts(ws: Workspace, run: str, pos: float = POS_THRESHOLD, iou_type: st
     from odfail.evaluate import Params
     from odfail.match import _index, load_inputs
 
-    inputs = load_inputs(ws, run, Params(), iou_type)
+    inputs = load_inputs(ws, run, Params(), iou_type, cross_class=True)
     gt, dt = inputs.gt, inputs.dt
     # tidecv walks images in the GT file's order, which is the order of the stored images table
     in_file = inputs.img_file_order

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from odfail import Workspace, ingest
 from odfail.confusion import confusion
 from odfail.synth import generate
-from odfail.tide import errors
+from odfail.tide import errors, tide_facts
 from odfail.workspace import sql_dir
 from tests.conftest import odfail_cli, shared, write_json
 from tests.oracle import tide_eval
@@ -57,8 +57,10 @@ MASK_SETS = [("cocoapi-val2014-100", "instances_val2014_100.json", "instances_va
 @pytest.mark.parametrize("folder,gt,dt", MASK_SETS, ids=[s[0] for s in MASK_SETS])
 def test_mask_mode_equals_tidecv(tmp_path, folder, gt, dt):
     """tidecv's mask mode (TIDE.MASK): the same rules on mask IoU, crowd regions as masks too; the bbox rows
-    of tide_matches stay apart from the segm ones."""
+    of tide_matches stay apart from the segm ones. The first matching decodes every mask and stores them;
+    errors() then matches from the stored masks, decoding only those whose box overlaps a GT of any class."""
     ws = _ingest(tmp_path, shared(folder, gt), shared(folder, dt))
+    tide_facts(Workspace(ws), "r", 0.5, "segm")
     ours = errors(ws, "r", iou_type="segm")
     assert_equal_to_tidecv(ours, tide_eval(str(shared(folder, gt)), str(shared(folder, dt)), mode="segm"))
     errors(ws, "r")  # bbox rows beside the segm rows

@@ -93,6 +93,19 @@ def test_segm_custom_area_ranges_nano_micro(tmp_path):
     assert_arrays_equal(ours, pycoco_eval(str(gt), str(dt), area_ranges=ranges, summarize=False, iou_type="segm"))
 
 
+def test_stored_masks_decode_what_class_agnostic_matching_compares(tmp_path):
+    """From stored masks only the masks whose box overlaps a GT they are compared with are decoded: of their
+    class normally, of any class when class-agnostic (useCats=0). Both equal pycocotools."""
+    folder = "cocoapi-val2014-100"
+    gt, dt = shared(folder, "instances_val2014_100.json"), shared(folder, "instances_val2014_fakesegm100_results.json")
+    ingest(tmp_path / "ws", gt=gt, predictions=[(dt, "r")])
+    evaluate(tmp_path / "ws", "r", iou_type="segm")  # decodes every mask and stores them
+    assert_arrays_equal(evaluate(tmp_path / "ws", "r", Params(use_cats=False), iou_type="segm"),
+                        pycoco_eval(str(gt), str(dt), use_cats=False, summarize=False, iou_type="segm"))
+    assert_arrays_equal(evaluate(tmp_path / "ws", "r", iou_type="segm"),
+                        pycoco_eval(str(gt), str(dt), summarize=False, iou_type="segm"))
+
+
 def test_mask_only_results_evaluate_as_boxes_like_load_res(tmp_path):
     """A result with only a mask gets the mask's box and area (loadRes: toBbox, area) for bbox evaluation."""
     folder = "detectron2-val2017-mini"
@@ -148,14 +161,19 @@ def mask_case(draw):
                                                                   HealthCheck.too_slow])
 @given(case=mask_case())
 def test_random_mask_sets_equal_pycocotools(tmp_path, case):
+    """The first evaluation decodes every mask (to store them); later ones read the stored masks and decode
+    only those whose box overlaps a GT they are compared with (same class, or any class when class-agnostic):
+    all three equal pycocotools."""
     gt, dts = case
     d = tmp_path / f"case{len(list(tmp_path.iterdir()))}"
     d.mkdir()
     ingest(d / "ws", gt=write_json(d / "gt.json", gt), predictions=[(write_json(d / "dt.json", dts), "r")])
-    ours = evaluate(d / "ws", "r", iou_type="segm")
     E = pycoco_eval(gt, dts, iou_type="segm")
-    assert_arrays_equal(ours, E)
-    np.testing.assert_allclose([ours.stats[k] for k in STATS], E.stats, rtol=0, atol=1e-12)
+    for ours in (evaluate(d / "ws", "r", iou_type="segm"), evaluate(d / "ws", "r", iou_type="segm")):
+        assert_arrays_equal(ours, E)
+        np.testing.assert_allclose([ours.stats[k] for k in STATS], E.stats, rtol=0, atol=1e-12)
+    agnostic = evaluate(d / "ws", "r", Params(use_cats=False), iou_type="segm")
+    assert_arrays_equal(agnostic, pycoco_eval(gt, dts, iou_type="segm", use_cats=False))
 
 
 def test_mask_tables_hold_pycocotools_masks_and_reset_with_a_new_gt(tmp_path):
