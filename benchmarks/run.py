@@ -162,7 +162,8 @@ def bench_segm(name: str, repeat: int, slow_max: int) -> list[dict]:
                      "AP": float(out.strip().splitlines()[-1])})
     task = "segm evaluate+accumulate (in-process)"
     _, _, out = timed([PY, str(ROOT / "benchmarks" / "inproc_odfail.py"), str(ws), "bench", "segm"])
-    rows.append({"set": name, "task": task, "tool": "odfail (masks stored by an earlier evaluation; decoding included)", "s": float(out),
+    rows.append({"set": name, "task": task, "s": float(out),
+                 "tool": "odfail (masks stored by an earlier evaluation; decoding included)",
                  "ref": "ultrafast"})
     for peer in [p for p in peers if p != "pycocotools"]:
         _, _, out = timed([PY, str(ROOT / "benchmarks" / "peers.py"), peer, "inproc", str(gt), str(dt), "segm"])
