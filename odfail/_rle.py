@@ -209,59 +209,113 @@ def objects_from_polygons(xy, poly_off, obj_off, h, w):
     return out, out_off
 
 
+@njit(inline="always", **_JIT)
+def _count_values(data, p0, p1):
+    """How many values compressed string data[p0:p1] holds (a value ends at every character without the
+    continuation bit), and 0 if it is valid, else 1 (a character outside '0'..'o') or 2 (it ends inside a
+    value)."""
+    m = 0
+    bad = 0
+    last_more = False
+    for p in range(p0, p1):
+        c = np.int64(data[p]) - 48
+        if c < 0 or c > 63:
+            bad = 1
+        last_more = (c & 0x20) != 0
+        if not last_more:
+            m += 1
+    if last_more and bad == 0:
+        bad = 2
+    return m, bad
+
+
+@njit(inline="always", **_JIT)
+def _decode_string(data, p0, p1, cnt, m0):
+    """rleFrString of the valid string data[p0:p1] into cnt[m0:]: 5 bits per character, a continuation bit,
+    a sign bit on the last character, each value after the second plus the one two back."""
+    m = m0
+    p = p0
+    while p < p1:
+        x = np.int64(0)
+        k = 0
+        more = True
+        while more:
+            c = np.int64(data[p]) - 48
+            x |= (c & 0x1F) << (5 * k)
+            more = (c & 0x20) != 0
+            p += 1
+            k += 1
+            if not more and (c & 0x10):
+                x |= np.int64(-1) << (5 * k)
+        if m - m0 > 2:
+            x += np.int64(cnt[m - 2])
+        cnt[m] = np.uint32(x & 0xFFFFFFFF)
+        m += 1
+
+
 @njit(parallel=True, **_JIT)
 def from_strings(data, str_off, rows):
     """rleFrString for many compressed strings (bytes in ``data``, offsets (S + 1)): output i decodes string
     ``rows[i]``, or is left empty where ``rows[i] < 0`` (a mask nobody needs). Returns flat counts, offsets
     (len(rows) + 1), and per output 0 if valid, else 1 (a character outside '0'..'o') or 2 (the string ends
-    inside a value)."""
+    inside a value); a bad string is left empty."""
     n = len(rows)
     out_off = np.zeros(n + 1, dtype=np.int64)
     bad = np.zeros(n, dtype=np.int8)
     n_values = np.zeros(n, dtype=np.int64)
-    # a value ends at every character without the continuation bit: count them first
     for i in prange(n):
-        if rows[i] < 0:
-            continue
-        m = 0
-        last_more = False
-        for p in range(str_off[rows[i]], str_off[rows[i] + 1]):
-            c = np.int64(data[p]) - 48
-            if c < 0 or c > 63:
-                bad[i] = 1
-            last_more = (c & 0x20) != 0
-            if not last_more:
-                m += 1
-        if last_more and bad[i] == 0:
-            bad[i] = 2
-        n_values[i] = m if bad[i] == 0 else 0  # a bad string stays empty
+        if rows[i] >= 0:
+            m, b = _count_values(data, str_off[rows[i]], str_off[rows[i] + 1])
+            bad[i] = b
+            n_values[i] = m if b == 0 else 0
     for i in range(n):
         out_off[i + 1] = out_off[i] + n_values[i]
     cnt = np.empty(out_off[n], dtype=np.uint32)
     for i in prange(n):
-        if bad[i] or rows[i] < 0:
-            continue
-        m = out_off[i]
-        p = str_off[rows[i]]
-        end = str_off[rows[i] + 1]
-        while p < end:
-            x = np.int64(0)
-            k = 0
-            more = True
-            while more:
-                c = np.int64(data[p]) - 48
-                x |= (c & 0x1F) << (5 * k)
-                more = (c & 0x20) != 0
-                p += 1
-                k += 1
-                if not more and (c & 0x10):
-                    x |= np.int64(-1) << (5 * k)
-            j = m - out_off[i]
-            if j > 2:
-                x += np.int64(cnt[m - 2])
-            cnt[m] = np.uint32(x & 0xFFFFFFFF)
-            m += 1
+        if rows[i] >= 0 and bad[i] == 0:
+            _decode_string(data, str_off[rows[i]], str_off[rows[i] + 1], cnt, out_off[i])
     return cnt, out_off, bad
+
+
+@njit(parallel=True, **_JIT)
+def string_stats(data, str_off, h, w):
+    """What the mask tables store beside each compressed string, without keeping the run lengths: area
+    (rleArea), box (rleToBbox), total run length (must be h * w) and validity (see `_count_values`). Strings
+    are decoded one at a time into a scratch buffer per chunk of strings."""
+    n = len(str_off) - 1
+    area = np.zeros(n, dtype=np.int64)
+    box = np.zeros((n, 4))
+    total = np.zeros(n, dtype=np.int64)
+    bad = np.zeros(n, dtype=np.int8)
+    n_values = np.zeros(n, dtype=np.int64)
+    for i in prange(n):
+        m, b = _count_values(data, str_off[i], str_off[i + 1])
+        bad[i] = b
+        n_values[i] = m if b == 0 else 0
+    n_chunks = min(n, 256)
+    for c in prange(n_chunks):
+        i0, i1 = c * n // n_chunks, (c + 1) * n // n_chunks
+        most = 1
+        for i in range(i0, i1):
+            most = max(most, n_values[i])
+        scratch = np.empty(most, dtype=np.uint32)
+        for i in range(i0, i1):
+            if n_values[i] == 0:
+                continue
+            _decode_string(data, str_off[i], str_off[i + 1], scratch, 0)
+            t = np.int64(0)
+            for j in range(n_values[i]):
+                t += scratch[j]
+            total[i] = t
+            area[i] = _area_box(scratch, 0, n_values[i], h[i], w[i], box[i])
+    return area, box, total, bad
+
+
+@njit(parallel=True, **_JIT)
+def place_strings(out, out_off, dest, data, str_off, src):
+    """Copy string src[k] of (data, str_off) to slot dest[k] of (out, out_off) (slots sized beforehand)."""
+    for k in prange(len(dest)):
+        out[out_off[dest[k]]: out_off[dest[k] + 1]] = data[str_off[src[k]]: str_off[src[k] + 1]]
 
 
 @njit(**_JIT)
@@ -298,6 +352,41 @@ def decode(cnt, size):
     return out
 
 
+@njit(inline="always", **_JIT)
+def _area_box(cnt, a0, a1, h, w, box):
+    """rleArea of counts a0..a1-1 (returned) and rleToBbox into box (4,), in its uint32 arithmetic."""
+    s = np.uint32(0)
+    for j in range(a0 + 1, a1, 2):
+        s += cnt[j]
+    hh = np.uint32(h)
+    m = ((a1 - a0) // 2) * 2
+    if m == 0 or hh == 0:
+        return np.int64(s)
+    xs, ys = np.uint32(w), hh
+    xe = ye = np.uint32(0)
+    cc = np.uint32(0)
+    xp = np.uint32(0)
+    for j in range(m):
+        cc += cnt[a0 + j]
+        t = cc - np.uint32(j % 2)
+        y = t % hh
+        x = (t - y) // hh
+        if j % 2 == 0:
+            xp = x
+        elif xp < x:
+            ys = np.uint32(0)
+            ye = hh - np.uint32(1)
+        xs = min(xs, x)
+        xe = max(xe, x)
+        ys = min(ys, y)
+        ye = max(ye, y)
+    box[0] = xs
+    box[1] = ys
+    box[2] = np.float64(np.uint32(xe - xs + np.uint32(1)))
+    box[3] = np.float64(np.uint32(ye - ys + np.uint32(1)))
+    return np.int64(s)
+
+
 @njit(parallel=True, **_JIT)
 def areas_and_boxes(cnt, off, h, w):
     """rleArea and rleToBbox of every RLE: area (int64) and box (N, 4) float64 [x, y, w, h]."""
@@ -305,59 +394,8 @@ def areas_and_boxes(cnt, off, h, w):
     area = np.zeros(n, dtype=np.int64)
     box = np.zeros((n, 4))
     for i in prange(n):
-        a0, a1 = off[i], off[i + 1]
-        s = np.uint32(0)
-        for j in range(a0 + 1, a1, 2):
-            s += cnt[j]
-        area[i] = s
-        hh = np.uint32(h[i])
-        m = ((a1 - a0) // 2) * 2
-        if m == 0 or hh == 0:
-            continue
-        xs, ys = np.uint32(w[i]), hh
-        xe = ye = np.uint32(0)
-        cc = np.uint32(0)
-        xp = np.uint32(0)
-        for j in range(m):
-            cc += cnt[a0 + j]
-            t = cc - np.uint32(j % 2)
-            y = t % hh
-            x = (t - y) // hh
-            if j % 2 == 0:
-                xp = x
-            elif xp < x:
-                ys = np.uint32(0)
-                ye = hh - np.uint32(1)
-            xs = min(xs, x)
-            xe = max(xe, x)
-            ys = min(ys, y)
-            ye = max(ye, y)
-        box[i, 0] = xs
-        box[i, 1] = ys
-        box[i, 2] = np.float64(np.uint32(xe - xs + np.uint32(1)))
-        box[i, 3] = np.float64(np.uint32(ye - ys + np.uint32(1)))
+        area[i] = _area_box(cnt, off[i], off[i + 1], h[i], w[i], box[i])
     return area, box
-
-
-@njit(parallel=True, **_JIT)
-def place(out, out_off, rows, src_idx, cnt, off):
-    """Copy RLE src_idx[k] of (cnt, off) to slot rows[k] of (out, out_off)."""
-    for k in prange(len(rows)):
-        r, s = rows[k], src_idx[k]
-        out[out_off[r]: out_off[r + 1]] = cnt[off[s]: off[s + 1]]
-
-
-@njit(parallel=True, **_JIT)
-def sums(cnt, off):
-    """Total run length (pixels covered by the encoding) of every RLE."""
-    n = len(off) - 1
-    out = np.zeros(n, dtype=np.int64)
-    for i in prange(n):
-        s = np.int64(0)
-        for j in range(off[i], off[i + 1]):
-            s += cnt[j]
-        out[i] = s
-    return out
 
 
 @njit(**_JIT)

@@ -68,27 +68,25 @@ _MASK_TABLE = {"gt": "gt_masks", "predictions": "pred_masks"}
 
 @dataclass
 class Masks:
-    """N masks' size, area and box, with their run lengths decoded on demand by `rles` (only the masks a caller
-    needs: rleIou never walks the runs of a mask whose box overlaps nothing)."""
+    """N masks as COCO compressed RLE strings, with their size, area and box; run lengths are decoded on demand
+    by `rles`, and only for the masks a caller needs (rleIou never walks the runs of a mask whose box overlaps
+    nothing it is compared with)."""
 
     h: np.ndarray
     w: np.ndarray
     area: np.ndarray
     box: np.ndarray
-    decoded: Rles | None = None  # already decoded (a first evaluation decodes all, to store them)
-    strings: tuple | None = None  # (bytes, offsets (S + 1), row of each mask's string): stored compressed RLE
+    strings: tuple  # (bytes, offsets (S + 1), rows (N,)): mask i is string rows[i] (an empty string: no mask)
     source: tuple | None = None  # (workspace, table, key, ids, run): where to decode from again if damaged
 
     def rles(self, need: np.ndarray | None = None) -> Rles:
         """The run lengths of every mask, or of those where ``need`` is True (the others get none)."""
-        if self.decoded is not None:
-            return self.decoded
         from odfail import _rle
 
         data, str_off, rows = self.strings
         cnt, off, bad = _rle.from_strings(data, str_off, rows if need is None else np.where(need, rows, -1))
         if bad.any():  # a damaged mask table: decode the segmentations again (and store them again)
-            return load_masks(*self.source[:4], run=self.source[4], stored=False).rles()
+            return load_masks(*self.source[:4], run=self.source[4], stored=False).rles(need)
         return Rles(cnt, off, self.h, self.w, self.area, self.box)
 
 
@@ -96,19 +94,17 @@ def load_masks(ws: Workspace, table: str, key: str, ids: np.ndarray, run: str | 
                stored: bool = True) -> Masks:
     """The masks of ``table`` ("gt" or "predictions") for the rows with these ids (``key`` = gt_id or pred_id),
     in the order of ``ids``: read from the workspace's columnar mask table (``gt_masks`` / ``pred_masks``), or
-    decoded from the stored segmentations and written there on first use."""
+    converted from the stored segmentations and written there on first use."""
     path = ws.table_path(_MASK_TABLE[table], run)
-    if stored and path.exists():
-        masks = _read(path, key, ids)
-        if masks is not None:
-            masks.source = (ws, table, key, ids, run)
-            return masks
-    rles = decode_rles(ws, table, key, ids, run)
-    try:
-        _write(path, key, ids, rles, run)
-    except OSError:
-        pass  # a read-only workspace: decode again next time
-    return Masks(rles.h, rles.w, rles.area, rles.box, decoded=rles)
+    masks = _read(path, key, ids) if stored and path.exists() else None
+    if masks is None:
+        masks = from_segmentations(ws, table, key, ids, run)
+        try:
+            _write(path, key, ids, masks, run)
+        except OSError:
+            pass  # a read-only workspace: convert again next time
+    masks.source = (ws, table, key, ids, run)
+    return masks
 
 
 def _read(path, key: str, ids: np.ndarray) -> Masks | None:
@@ -142,29 +138,10 @@ def _read(path, key: str, ids: np.ndarray) -> Masks | None:
     return Masks(h, w, area, box, strings=(*_strings(t.column("counts")), rows))
 
 
-def _gather(n: int, pieces: list) -> tuple[np.ndarray, np.ndarray]:
-    """n RLEs assembled from pieces (rows, src, cnt, off): RLE src[k] of (cnt, off) becomes RLE rows[k]; rows
-    no piece covers stay empty. A single piece already in order is returned as it is."""
-    from odfail import _rle
-
-    if len(pieces) == 1:
-        rows, src, cnt, off = pieces[0]
-        if len(rows) == n == len(off) - 1 and (rows == np.arange(n)).all() and (src == rows).all():
-            return cnt, off
-    lengths = np.zeros(n, dtype=np.int64)
-    for rows, src, _, off in pieces:
-        lengths[rows] = (off[1:] - off[:-1])[src]
-    out_off = np.concatenate(([0], np.cumsum(lengths))).astype(np.int64)
-    out = np.empty(out_off[-1], dtype=np.uint32)
-    for rows, src, cnt, off in pieces:
-        _rle.place(out, out_off, rows.astype(np.int64), src.astype(np.int64), cnt, off)
-    return out, out_off
-
-
-def _write(path, key: str, ids: np.ndarray, rles: Rles, run: str | None) -> None:
-    """Store masks as Parquet, the runs as COCO's compressed RLE strings (a quarter of the bytes of uint32 runs,
-    and what pycocotools reads). The Arrow columns are built from buffers: pyarrow's numpy conversion would
-    import pandas."""
+def _write(path, key: str, ids: np.ndarray, masks: Masks, run: str | None) -> None:
+    """Store masks as Parquet in the order of ``ids``, the runs as COCO's compressed RLE strings (a quarter of
+    the bytes of uint32 runs, and what pycocotools reads). The Arrow columns are built from buffers: pyarrow's
+    numpy conversion would import pandas."""
     import os
 
     import duckdb
@@ -177,14 +154,16 @@ def _write(path, key: str, ids: np.ndarray, rles: Rles, run: str | None) -> None
         a = np.ascontiguousarray(a)
         return pa.Array.from_buffers(typ, len(a), [None, pa.py_buffer(a)])
 
-    data, str_off = _rle.to_strings(rles.cnt, rles.off)
+    data, str_off, rows = masks.strings
+    if not (len(rows) == len(str_off) - 1 and np.array_equal(rows, np.arange(len(rows)))):
+        data, str_off = _rle.gather_strings(data, str_off, rows)
     big = len(data) >= 2**31
     strings = pa.Array.from_buffers(pa.large_string() if big else pa.string(), len(ids),
                                     [None, pa.py_buffer(str_off.astype(np.int64 if big else np.int32)),
                                      pa.py_buffer(data)])
-    columns = {key: arr(ids.astype(np.int64), pa.int64()), "height": arr(rles.h.astype(np.int64), pa.int64()),
-               "width": arr(rles.w.astype(np.int64), pa.int64()), "area": arr(rles.area, pa.int64()),
-               **{c: arr(rles.box[:, j], pa.float64()) for j, c in enumerate(("x", "y", "w", "h"))},
+    columns = {key: arr(ids.astype(np.int64), pa.int64()), "height": arr(masks.h.astype(np.int64), pa.int64()),
+               "width": arr(masks.w.astype(np.int64), pa.int64()), "area": arr(masks.area, pa.int64()),
+               **{c: arr(masks.box[:, j], pa.float64()) for j, c in enumerate(("x", "y", "w", "h"))},
                "counts": strings}
     table = pa.Table.from_arrays(list(columns.values()), names=list(columns))
     tmp = path.with_suffix(f".parquet.{os.getpid()}.tmp")
@@ -200,9 +179,11 @@ def _write(path, key: str, ids: np.ndarray, rles: Rles, run: str | None) -> None
     os.replace(tmp, path)
 
 
-def decode_rles(ws: Workspace, table: str, key: str, ids: np.ndarray, run: str | None = None) -> Rles:
-    """Decode the stored segmentations of ``table`` for these ids, in their order (see `load_rles`).
-    Polygons are rasterised at their image's size."""
+def from_segmentations(ws: Workspace, table: str, key: str, ids: np.ndarray, run: str | None = None) -> Masks:
+    """The stored segmentations of ``table`` for these ids, in their order, as `Masks` (see `load_masks`):
+    compressed RLE strings are kept as they are (pycocotools' annToRLE keeps them too), polygons are rasterised
+    at their image's size and uncompressed RLE encoded, both as annToRLE does. Raises WorkspaceError on a
+    mask that does not cover its size exactly."""
     import duckdb
 
     from odfail import _rle
@@ -212,24 +193,33 @@ def decode_rles(ws: Workspace, table: str, key: str, ids: np.ndarray, run: str |
 
     src = f"read_parquet({_quote(str(ws.table_path(table, run)))})"
     images = f"read_parquet({_quote(str(ws.table_path('images')))})"
+    batch = max(len(ids), 1)
     con = duckdb.connect()
     try:
-        polys = con.sql(f"""
-            select t.{key} as id, i.height as h, i.width as w, i.image_id,
-                   list_transform(p, lambda q: len(q)) as lens, flatten(p) as xy
-            from (select {key}, image_id, try_cast(segmentation as DOUBLE[][]) as p from {src}
-                  where json_type(segmentation) = 'ARRAY') t
-            join {images} i on i.image_id = t.image_id""").to_arrow_table(batch_size=max(len(ids), 1))
-        strings = con.sql(f"""
-            select {key} as id, (segmentation->'size'->>0)::BIGINT as h, (segmentation->'size'->>1)::BIGINT as w,
-                   segmentation->>'counts' as s
-            from {src} where json_type(segmentation->'counts') = 'VARCHAR'""").to_arrow_table(
-            batch_size=max(len(ids), 1))
-        lists = con.sql(f"""
-            select {key} as id, (segmentation->'size'->>0)::BIGINT as h, (segmentation->'size'->>1)::BIGINT as w,
-                   try_cast(segmentation->'counts' as UINTEGER[]) as c
-            from {src} where json_type(segmentation->'counts') = 'ARRAY'""").to_arrow_table(
-            batch_size=max(len(ids), 1))
+        # one pass over the JSON: an RLE's size and counts; counts[0] is there only for uncompressed counts
+        rle = con.sql(f"""
+            select {key} as id, p[1]::BIGINT as h, p[2]::BIGINT as w, p[3] as s, p[4] is not null as is_list
+            from (select {key}, json_extract_string(segmentation, ['$.size[0]', '$.size[1]', '$.counts',
+                                                                   '$.counts[0]']) as p
+                  from {src} where segmentation is not null)""").to_arrow_table(batch_size=batch)
+        import pyarrow.compute as pc
+
+        is_list = rle.column("is_list")
+        polys = lists = None
+        if rle.column("s").null_count:  # no counts: polygons
+            polys = con.sql(f"""
+                select t.{key} as id, i.height as h, i.width as w, i.image_id,
+                       list_transform(p, lambda q: len(q)) as lens, flatten(p) as xy
+                from (select {key}, image_id, try_cast(segmentation as DOUBLE[][]) as p from {src}
+                      where json_type(segmentation) = 'ARRAY') t
+                join {images} i on i.image_id = t.image_id""").to_arrow_table(batch_size=batch)
+        if pc.any(is_list).as_py():
+            lists = con.sql(f"""
+                select {key} as id, (segmentation->'size'->>0)::BIGINT as h,
+                       (segmentation->'size'->>1)::BIGINT as w,
+                       try_cast(segmentation->'counts' as UINTEGER[]) as c
+                from {src} where json_type(segmentation->'counts') = 'ARRAY'""").to_arrow_table(batch_size=batch)
+        strings = rle.filter(pc.and_(pc.is_valid(rle.column("s")), pc.invert(is_list)))
     finally:
         con.close()
 
@@ -237,53 +227,56 @@ def decode_rles(ws: Workspace, table: str, key: str, ids: np.ndarray, run: str |
         c = t.column(name)
         return c.chunk(0) if c.num_chunks == 1 else c.combine_chunks()
 
-    parts = []  # (ids, h, w, cnt, off)
-    if polys.num_rows:
+    parts = []  # (ids, h, w, bytes, offsets): every source as compressed strings, one part per Arrow chunk
+    if strings.num_rows:
+        for k, c in enumerate(strings.column("s").chunks):
+            off = _offsets(c)
+            parts.append((_buffer(strings.column("id").chunk(k), np.int64),
+                          _buffer(strings.column("h").chunk(k), np.int64),
+                          _buffer(strings.column("w").chunk(k), np.int64),
+                          np.frombuffer(c.buffers()[2], dtype=np.uint8), off))
+    if polys is not None and polys.num_rows:
         h, w = col(polys, "h"), col(polys, "w")
         if h.null_count or w.null_count:
             bad = col(polys, "image_id").to_pylist()[[i for i, v in enumerate(h.to_pylist()) if v is None][0]]
             raise WorkspaceError(f"image {bad} has no width/height: its polygons cannot be rasterised")
         lens, xy = col(polys, "lens"), col(polys, "xy")
-        poly_len = _buffer(lens.values, np.int64)
-        poly_off = np.concatenate(([0], np.cumsum(poly_len)))
-        cnt, off = _rle.objects_from_polygons(_buffer(xy.values, np.float64), poly_off, _offsets(lens),
-                                              _buffer(h, np.int32).astype(np.int64),
-                                              _buffer(w, np.int32).astype(np.int64))
-        parts.append((_buffer(col(polys, "id"), np.int64), _buffer(h, np.int32), _buffer(w, np.int32), cnt, off))
-    if strings.num_rows:
-        s = col(strings, "s")
-        data = np.frombuffer(s.buffers()[2], dtype=np.uint8)
-        cnt, off, bad = _rle.from_strings(data, _offsets(s), np.arange(len(s), dtype=np.int64))
-        ids_s = _buffer(col(strings, "id"), np.int64)
-        if bad.any():
-            raise WorkspaceError(f"{table} {key} {ids_s[np.argmax(bad)]}: malformed compressed RLE string")
-        parts.append((ids_s, _buffer(col(strings, "h"), np.int64), _buffer(col(strings, "w"), np.int64), cnt, off))
-    if lists.num_rows:
+        poly_off = np.concatenate(([0], np.cumsum(_buffer(lens.values, np.int64))))
+        h, w = _buffer(h, np.int32).astype(np.int64), _buffer(w, np.int32).astype(np.int64)
+        cnt, off = _rle.objects_from_polygons(_buffer(xy.values, np.float64), poly_off, _offsets(lens), h, w)
+        parts.append((_buffer(col(polys, "id"), np.int64), h, w, *_rle.to_strings(cnt, off)))
+    if lists is not None and lists.num_rows:
         c = col(lists, "c")
         parts.append((_buffer(col(lists, "id"), np.int64), _buffer(col(lists, "h"), np.int64),
-                      _buffer(col(lists, "w"), np.int64), _buffer(c.values, np.uint32).copy(), _offsets(c)))
+                      _buffer(col(lists, "w"), np.int64),
+                      *_rle.to_strings(_buffer(c.values, np.uint32).copy(), _offsets(c))))
 
+    # every id's string, in the order of ids, copied once from its part (no segmentation: an empty string)
     n = len(ids)
-    h_all = np.zeros(n, dtype=np.int64)
-    w_all = np.zeros(n, dtype=np.int64)
-    sorted_ids = np.sort(ids)
-    order = np.argsort(ids)
-    pieces = []
-    for pid, ph, pw, cnt, off in parts:
-        pos_sorted, found = _index(sorted_ids, pid)
-        keep = np.flatnonzero(found)
-        rows = order[pos_sorted][keep]
-        h_all[rows], w_all[rows] = np.asarray(ph)[keep], np.asarray(pw)[keep]
-        pieces.append((rows, keep, cnt, off))
-    out, out_off = _gather(n, pieces)
-    sums = _rle.sums(out, out_off)
-    wrong = np.flatnonzero((out_off[1:] > out_off[:-1]) & (sums != h_all * w_all))
+    order = np.argsort(ids, kind="stable")
+    h_all, w_all = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
+    length = np.zeros(n, dtype=np.int64)
+    dests = []
+    for pid, ph, pw, _, off in parts:
+        pos, found = _index(ids[order], pid)
+        src = np.flatnonzero(found)
+        dest = order[pos[src]]
+        dests.append((dest, src))
+        h_all[dest], w_all[dest] = np.asarray(ph)[src], np.asarray(pw)[src]
+        length[dest] = np.diff(off)[src]
+    str_off = np.concatenate(([0], np.cumsum(length))).astype(np.int64)
+    data = np.empty(str_off[-1], dtype=np.uint8)
+    for (_, _, _, part_data, off), (dest, src) in zip(parts, dests):
+        _rle.place_strings(data, str_off, dest, part_data, off.astype(np.int64), src)
+    area, box, total, bad = _rle.string_stats(data, str_off, h_all, w_all)
+    if bad.any():
+        raise WorkspaceError(f"{table} {key} {ids[np.argmax(bad != 0)]}: malformed compressed RLE string")
+    wrong = np.flatnonzero((str_off[1:] > str_off[:-1]) & (total != h_all * w_all))
     if len(wrong):
         i = wrong[0]
-        raise WorkspaceError(f"{table} {key} {ids[i]}: the RLE's run lengths sum to {sums[i]}, not height x width "
+        raise WorkspaceError(f"{table} {key} {ids[i]}: the RLE's run lengths sum to {total[i]}, not height x width "
                              f"= {h_all[i] * w_all[i]}")
-    area, box = _rle.areas_and_boxes(out, out_off, h_all, w_all)
-    return Rles(out, out_off, h_all, w_all, area, box)
+    return Masks(h_all, w_all, area, box, strings=(data, str_off, np.arange(len(ids), dtype=np.int64)))
 
 
 # ---- pycocotools.mask's functions, on single masks (used by the tests; the pipeline works on Rles) ----
