@@ -129,6 +129,22 @@ def box_overlaps(d_img, d_cat, dx, dy, dw, dh, g_img, g_cat, gx, gy, gw, gh, n_i
 
 
 @njit(**_JIT)
+def in_eval_order(key, score, tie):
+    """Whether rows are sorted by key ascending, then score descending, then tie strictly ascending (one pass,
+    no temporaries: at 3M predictions numpy's diffs took 0.15 s)."""
+    for i in range(1, len(key)):
+        if key[i] != key[i - 1]:
+            if key[i] < key[i - 1]:
+                return False
+        elif score[i] != score[i - 1]:
+            if score[i] > score[i - 1]:
+                return False
+        elif tie[i] <= tie[i - 1]:
+            return False
+    return True
+
+
+@njit(**_JIT)
 def group_offsets(g_key, d_key):
     """Merge two sorted int64 key arrays into the sorted union of keys and offsets into each (G + 1 each)."""
     ng, nd = len(g_key), len(d_key)

@@ -177,29 +177,14 @@ def _index(ids: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     lo, hi = min(ids[0], values.min()), max(ids[-1], values.max())
     if lo >= 0 and hi < 50_000_000:
         # COCO ids are small non-negative integers: one gather from a dense table beats a binary search per row
-        table = np.full(hi + 1, -1, dtype=np.int64)
-        table[ids] = np.arange(len(ids))
-        pos = table[values]
-        return np.maximum(pos, 0), pos >= 0
+        # (int32 and left unfilled: only the pages the ids touch get memory; a stray entry fails the check)
+        table = np.empty(hi + 1, dtype=np.int32)
+        table[ids] = np.arange(len(ids), dtype=np.int32)
+        pos = np.minimum(table[values], len(ids) - 1).astype(np.int64)
+        np.maximum(pos, 0, out=pos)
+        return pos, ids[pos] == values
     pos = np.minimum(np.searchsorted(ids, values), len(ids) - 1)
     return pos, ids[pos] == values
-
-
-def _in_eval_order(key: np.ndarray, *ties: np.ndarray) -> bool:
-    """Whether rows are already sorted by (key, *ties) lexicographically, ties strictly increasing at the end.
-    Ingest stores predictions and GT in this order, so evaluation normally sorts nothing."""
-    if len(key) < 2:
-        return True
-    dk = np.diff(key)
-    if (dk < 0).any():
-        return False
-    same = dk == 0
-    for tie in ties:
-        dt = np.diff(tie)
-        if (same & (dt < 0)).any():
-            return False
-        same &= dt == 0
-    return not same.any()
 
 
 def match(inputs: Inputs, params: Params, iou_thrs: np.ndarray) -> Matches:
@@ -222,9 +207,11 @@ def match(inputs: Inputs, params: Params, iou_thrs: np.ndarray) -> Matches:
     if params.use_cats:
         g_key = g_cat * n_img + g_img
         d_key = d_cat * n_img + d_img
-        g_order = None if _in_eval_order(g_key, gt["file_idx"][g_sel]) else np.lexsort(
-            (gt["file_idx"][g_sel], g_key))
-        d_order = None if _in_eval_order(d_key, -score, pred_id) else np.lexsort((pred_id, -score, d_key))
+        # ingest stores GT and predictions in this order, so evaluation normally sorts nothing
+        g_file = gt["file_idx"][g_sel]
+        g_order = None if _kernels.in_eval_order(g_key, np.zeros(len(g_key)), g_file) else np.lexsort(
+            (g_file, g_key))
+        d_order = None if _kernels.in_eval_order(d_key, score, pred_id) else np.lexsort((pred_id, -score, d_key))
         cat_of_row = d_cat
     else:
         # useCats=0: one category; within an image pycocotools lists rows category by category (p.catIds order)

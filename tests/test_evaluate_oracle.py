@@ -248,3 +248,22 @@ def test_random_cases_with_huge_or_negative_ids_equal_pycocotools(tmp_path, case
                           for a in gt["annotations"]]}
     dts = [{**d, "image_id": d["image_id"] + shift, "category_id": d["category_id"] - 7} for d in dts]
     _compare_random(tmp_path, gt, dts, Params(), {})
+
+
+@settings(max_examples=200, deadline=None)
+@given(rows=st.lists(st.tuples(st.integers(0, 3), st.sampled_from([0.1, 0.5, 0.9]), st.integers(0, 5)),
+                     max_size=12))
+def test_eval_order_check_agrees_with_a_sort(rows):
+    """Evaluation skips sorting when rows already are in (key, score descending, tie strictly ascending)
+    order; the one-pass check must say so exactly when sorting would change nothing and ties are distinct."""
+    from odfail._kernels import in_eval_order
+
+    key = np.array([r[0] for r in rows], dtype=np.int64)
+    score = np.array([r[1] for r in rows], dtype=np.float64)
+    tie = np.array([r[2] for r in rows], dtype=np.int64)
+    triples = list(zip(key.tolist(), (-score).tolist(), tie.tolist()))
+    expected = triples == sorted(triples) and len(set(triples)) == len(triples)
+    assert in_eval_order(key, score, tie) == expected
+    order = np.lexsort((tie, -score, key))  # and a sorted copy of the same rows
+    distinct = len(set(triples)) == len(triples)
+    assert in_eval_order(key[order], score[order], tie[order]) == distinct
