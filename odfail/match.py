@@ -177,12 +177,10 @@ def _index(ids: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     lo, hi = min(ids[0], values.min()), max(ids[-1], values.max())
     if lo >= 0 and hi < 50_000_000:
         # COCO ids are small non-negative integers: one gather from a dense table beats a binary search per row
-        # (int32 and left unfilled: only the pages the ids touch get memory; a stray entry fails the check)
-        table = np.empty(hi + 1, dtype=np.int32)
-        table[ids] = np.arange(len(ids), dtype=np.int32)
-        pos = np.minimum(table[values], len(ids) - 1).astype(np.int64)
-        np.maximum(pos, 0, out=pos)
-        return pos, ids[pos] == values
+        table = np.full(hi + 1, -1, dtype=np.int64)
+        table[ids] = np.arange(len(ids))
+        pos = table[values]
+        return np.maximum(pos, 0), pos >= 0
     pos = np.minimum(np.searchsorted(ids, values), len(ids) - 1)
     return pos, ids[pos] == values
 
