@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from odfail.exceptions import InputError, WorkspaceError
-from odfail.ingest_checks import GT_SECTIONS, PRED_CHECKS, PRED_FIELDS, PRED_OK, all_ok, first_problem
+from odfail.ingest_checks import GT_SECTIONS, PRED_CHECKS, PRED_FIELDS, PRED_OK, all_ok, derived, first_problem
 from odfail.workspace import DERIVED, SCHEMAS, Workspace, _quote, check_run_name
 
 if TYPE_CHECKING:
@@ -209,8 +209,7 @@ def _read_gt(con: duckdb.DuckDBPyConnection, path: Path) -> None:
             select unnest(generate_series(0, len(coalesce({sec}, [])) - 1)) as idx,
                    unnest(coalesce({sec}, []), recursive := true)
             from raw_gt""")
-        source = (f"(select *, try_cast(bbox as DOUBLE[]) as bb from {spec['table']}_raw)"
-                  if sec == "annotations" else f"{spec['table']}_raw")
+        source = derived(f"{spec['table']}_raw") if sec == "annotations" else f"{spec['table']}_raw"
         con.execute(f"""create or replace table {spec['table']}_chk as
             select idx, {all_ok(spec['ok'])} as ok, {spec['select']} from {source}""")
         _raise_first_problem(con, f"{spec['table']}_chk", source, spec["checks"], path, sec)
@@ -230,8 +229,8 @@ def _read_predictions(con: duckdb.DuckDBPyConnection, path: Path, run: str, tabl
         raise _diagnose(path, list, ValueError("not a list"))
     _check_ends(path, b"]")
     columns = {f: "JSON" for f in PRED_FIELDS}
-    source = f"""(select ordinality - 1 as idx, *, try_cast(bbox as DOUBLE[]) as bb
-                  from read_json({_quote(str(path))}, format = 'array', columns = $columns) with ordinality)"""
+    source = derived(f"""(select ordinality - 1 as idx, *
+                          from read_json({_quote(str(path))}, format = 'array', columns = $columns) with ordinality)""")
     try:
         con.execute(f"""create or replace table {table} as
             select idx, {all_ok(PRED_OK)} as ok,

@@ -59,21 +59,34 @@ def _check_flag(col: str) -> str:
             || {_describe(col)} end"""
 
 
+def derived(raw: str) -> str:
+    """``raw`` (a table or subquery with a ``segmentation`` JSON column) plus the parsed pieces the segmentation
+    checks read, each computed once per record: a CASE evaluates its expressions anew in every branch that
+    names them (six polygon casts per record cost 0.15 s on 44k GT). Also ``bb``: the bbox as numbers."""
+    return f"""(select *,
+            case seg_type when 'ARRAY' then try_cast(segmentation as DOUBLE[][]) end as seg_polys,
+            case seg_type when 'OBJECT' then try_cast(seg_size as UBIGINT[]) end as seg_size_list,
+            case seg_counts_type when 'VARCHAR' then segmentation->>'counts' end as seg_counts,
+            case seg_counts_type when 'ARRAY' then segmentation->'counts' end as seg_runs_json,
+            case seg_counts_type when 'ARRAY' then try_cast(segmentation->'counts' as UBIGINT[]) end as seg_runs
+        from (select *, case seg_type when 'OBJECT' then segmentation->'size' end as seg_size,
+                     case seg_type when 'OBJECT' then json_type(segmentation->'counts') end as seg_counts_type
+              from (select *, json_type(segmentation) as seg_type, try_cast(bbox as DOUBLE[]) as bb
+                    from {raw})))"""
+
+
 def _check_segmentation(col: str) -> str:
     """Polygons: a non-empty list of lists of >= 6 finite numbers, x and y alternating (pycocotools rasterises
     each as a polygon). RLE: {"size": [height, width], "counts": a compressed string of characters '0'..'o' that
     does not end inside a value, or run lengths summing to height x width}. Whether the size is the image's is
-    checked against the images (`_raise_mask_size`)."""
-    polys = f"try_cast({col} as DOUBLE[][])"
-    size = f"try_cast({col}->'size' as UBIGINT[])"
-    counts = f"({col}->>'counts')"
-    runs = f"try_cast({col}->'counts' as UBIGINT[])"
+    checked against the images (`_raise_mask_size`). Reads the columns of `derived`."""
+    polys, size, counts, runs = "seg_polys", "seg_size_list", "seg_counts", "seg_runs"
     strict = f"""contains({col}, '"') or contains({col}, 'true') or contains({col}, 'false')
                  or contains({col}, 'null')"""
     return f"""case when {col} is null then null
-        when json_type({col}) not in ('ARRAY', 'OBJECT')
+        when seg_type not in ('ARRAY', 'OBJECT')
             then 'must be a list of polygons or an RLE object, got ' || {_describe(col)}
-        when json_type({col}) = 'ARRAY' then case
+        when seg_type = 'ARRAY' then case
             when {polys} is null or {strict} then 'polygons must be lists of numbers, got ' || left({col}, 60)
             when len({polys}) = 0 then 'holds no polygon'
             when list_bool_or(list_transform({polys}, lambda p: len(p) < 6))
@@ -84,17 +97,17 @@ def _check_segmentation(col: str) -> str:
                      || len(list_filter({polys}, lambda p: len(p) % 2 = 1)[1]) || ')'
             when list_bool_or(list_transform(flatten({polys}), lambda v: not isfinite(v)))
                 then 'a polygon has a NaN or infinite coordinate' end
-        when json_type({col}->'size') is distinct from 'ARRAY' or {size} is null or len({size}) <> 2
-             or contains({col}->'size', '"')
-            then 'an RLE needs "size": [height, width], got ' || coalesce(left({col}->'size', 40), 'none')
-        when json_type({col}->'counts') = 'VARCHAR' then case
+        when json_type(seg_size) is distinct from 'ARRAY' or {size} is null or len({size}) <> 2
+             or contains(seg_size, '"')
+            then 'an RLE needs "size": [height, width], got ' || coalesce(left(seg_size, 40), 'none')
+        when seg_counts_type = 'VARCHAR' then case
             when not regexp_full_match({counts}, '[0-o]*')
                 then 'RLE counts string has a character outside ''0''..''o'': ' || left({counts}, 40)
             when length({counts}) > 0 and ascii(right({counts}, 1)) >= 80
                 then 'RLE counts string is truncated (it ends inside a value)' end
-        when json_type({col}->'counts') = 'ARRAY' then case
-            when {runs} is null or contains({col}->'counts', '"') or contains({col}->'counts', '.')
-                then 'RLE counts must be non-negative integers, got ' || left({col}->'counts', 40)
+        when seg_counts_type = 'ARRAY' then case
+            when {runs} is null or contains(seg_runs_json, '"') or contains(seg_runs_json, '.')
+                then 'RLE counts must be non-negative integers, got ' || left(seg_runs_json, 40)
             when coalesce(list_sum({runs}), 0) <> {size}[1] * {size}[2]
                 then 'RLE counts sum to ' || coalesce(list_sum({runs}), 0) || ', not height x width = '
                      || {size}[1] * {size}[2] end
