@@ -329,7 +329,7 @@ def write_match_tables(ws: Workspace, run: str, inputs: Inputs, m: Matches, fact
             target = ws.table_path(name, run)
             tmp = target.with_suffix(".parquet.tmp")
             con.register("src", columns)
-            con.execute(f"copy ({query}) to {_quote(str(tmp))} (format parquet)", {"run": run})
+            con.execute(f"copy ({query}) to {_quote(str(tmp))} (format parquet, dictionary_size_limit 1)", {"run": run})
             con.unregister("src")
             os.replace(tmp, target)
     finally:
