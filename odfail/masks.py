@@ -173,7 +173,8 @@ def _write(path, key: str, ids: np.ndarray, masks: Masks, run: str | None) -> No
         head = "$run as run, " if run is not None else ""
         con.execute(f"""copy (select {head}{key}, height::INTEGER as height, width::INTEGER as width, area,
                                      x, y, w, h, counts from src)
-                        to {_quote(str(tmp))} (format parquet)""", {"run": run} if run is not None else None)
+                        to {_quote(str(tmp))} (format parquet, dictionary_size_limit 1)""",
+                    {"run": run} if run is not None else None)
     finally:
         con.close()
     os.replace(tmp, path)
