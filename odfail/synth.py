@@ -8,7 +8,7 @@ Failure modes, each with its own knob in ``FAILURES``:
 
 - missed objects, far more often when they are small;
 - localisation jitter (mostly mild, sometimes a bad box);
-- class confusion, mostly with a sibling of the same supercategory;
+- class confusion, mostly with a sibling of the same supercategory (person, alone in its own, only at random);
 - duplicate detections of one object at a lower score;
 - background false positives at low scores, which fill each image up to its prediction budget.
 
@@ -138,8 +138,9 @@ def generate(out_dir: str | Path, images: int = 500, seed: int = 0, preds_per_im
     g_img = np.repeat(np.arange(images), n_per)
     g_cls = rng.choice(K, size=n_gt, p=freq)
     W, H = widths[g_img].astype(float), heights[g_img].astype(float)
-    # log-normal areas give COCO's mix: P(<32^2) ~ 0.41, P(<96^2) ~ 0.75
-    area = np.exp(rng.normal(7.49, 2.43, size=n_gt)).clip(4, None)
+    # log-normal box areas; the stored areas, of the ellipses inscribed in them (~2/3 of the box), then have
+    # COCO's mix: P(<32^2) ~ 0.42, P(<96^2) ~ 0.76
+    area = np.exp(rng.normal(7.89, 2.43, size=n_gt)).clip(4, None)
     aspect = np.exp(rng.normal(0, 0.5, size=n_gt))
     bw = np.minimum(np.sqrt(area * aspect), W * 0.98)
     bh = np.minimum(np.sqrt(area / aspect), H * 0.98)
@@ -222,8 +223,12 @@ def generate(out_dir: str | Path, images: int = 500, seed: int = 0, preds_per_im
     u = rng.random(len(d))
     sib = u < FAILURES["p_confuse_sibling"]
     for i in np.flatnonzero(sib):
-        same = np.flatnonzero(sup_of == sup_of[cls[i]])
-        cls[i] = rng.choice(same) if len(same) > 1 else rng.integers(K)
+        # another class of its supercategory; a class alone in its own (person) keeps its label
+        same = np.flatnonzero((sup_of == sup_of[cls[i]]) & (np.arange(K) != cls[i]))
+        if len(same):
+            cls[i] = rng.choice(same)
+        else:
+            sib[i] = False
     rnd = (u >= FAILURES["p_confuse_sibling"]) & (u < FAILURES["p_confuse_sibling"] + FAILURES["p_confuse_random"])
     cls[rnd] = rng.integers(K, size=int(rnd.sum()))
     score = rng.beta(5, 2, len(d)) * np.where(bad | sib | rnd, 0.7, 1.0)
