@@ -204,17 +204,21 @@ def _read_gt(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     for sec, ok in zip(("images", "categories"), present):
         if not ok:
             raise InputError(str(path), None, sec, "is missing (a COCO instances file needs it)")
+    # memory: each copy of the annotations is dropped as soon as the next one exists (at 440k GT each is
+    # hundreds of MB)
     for sec, spec in GT_SECTIONS.items():
         con.execute(f"""create or replace table {spec['table']}_raw as
             select unnest(generate_series(0, len(coalesce({sec}, [])) - 1)) as idx,
                    unnest(coalesce({sec}, []), recursive := true)
             from raw_gt""")
+    con.execute("drop table raw_gt")
+    for sec, spec in GT_SECTIONS.items():
         source = derived(f"{spec['table']}_raw") if sec == "annotations" else f"{spec['table']}_raw"
         con.execute(f"""create or replace table {spec['table']}_chk as
             select idx, {all_ok(spec['ok'])} as ok, {spec['select']} from {source}""")
         _raise_first_problem(con, f"{spec['table']}_chk", source, spec["checks"], path, sec)
+        con.execute(f"drop table {spec['table']}_raw")
         _raise_duplicates(con, f"{spec['table']}_chk", _GT_KEYS[sec], path, sec)
-    con.execute("drop table raw_gt")
     _raise_dangling(con, "gt_chk", "image_id", "images_chk", "image_id", path, "annotations", "image_id")
     _raise_dangling(con, "gt_chk", "category_id", "categories_chk", "category_id", path, "annotations",
                     "category_id")
