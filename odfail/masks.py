@@ -186,6 +186,7 @@ def from_segmentations(ws: Workspace, table: str, key: str, ids: np.ndarray, run
     at their image's size and uncompressed RLE encoded, both as annToRLE does. Raises WorkspaceError on a
     mask that does not cover its size exactly."""
     import duckdb
+    import pyarrow.compute as pc
 
     from odfail import _rle
     from odfail.exceptions import WorkspaceError
@@ -203,8 +204,6 @@ def from_segmentations(ws: Workspace, table: str, key: str, ids: np.ndarray, run
             from (select {key}, json_extract_string(segmentation, ['$.size[0]', '$.size[1]', '$.counts',
                                                                    '$.counts[0]']) as p
                   from {src} where segmentation is not null)""").to_arrow_table(batch_size=batch)
-        import pyarrow.compute as pc
-
         is_list = rle.column("is_list")
         polys = lists = None
         if rle.column("s").null_count:  # no counts: polygons
@@ -224,33 +223,30 @@ def from_segmentations(ws: Workspace, table: str, key: str, ids: np.ndarray, run
     finally:
         con.close()
 
-    def col(t, name):
+    def one_chunk(t, name):  # list columns: their values and offsets in one piece
         c = t.column(name)
         return c.chunk(0) if c.num_chunks == 1 else c.combine_chunks()
 
-    parts = []  # (ids, h, w, bytes, offsets): every source as compressed strings, one part per Arrow chunk
+    def ids_h_w(t, dtype):
+        return tuple(_column(t.column(c), dt) for c, dt in (("id", np.int64), ("h", dtype), ("w", dtype)))
+
+    parts = []  # (ids, h, w, bytes, offsets): every source as compressed strings
     if strings.num_rows:
-        for k, c in enumerate(strings.column("s").chunks):
-            off = _offsets(c)
-            parts.append((_buffer(strings.column("id").chunk(k), np.int64),
-                          _buffer(strings.column("h").chunk(k), np.int64),
-                          _buffer(strings.column("w").chunk(k), np.int64),
-                          np.frombuffer(c.buffers()[2], dtype=np.uint8), off))
+        parts.append((*ids_h_w(strings, np.int64), *_strings(strings.column("s"))))
     if polys is not None and polys.num_rows:
-        h, w = col(polys, "h"), col(polys, "w")
-        if h.null_count or w.null_count:
-            bad = col(polys, "image_id").to_pylist()[[i for i, v in enumerate(h.to_pylist()) if v is None][0]]
-            raise WorkspaceError(f"image {bad} has no width/height: its polygons cannot be rasterised")
-        lens, xy = col(polys, "lens"), col(polys, "xy")
+        if polys.column("h").null_count or polys.column("w").null_count:
+            bad = polys.filter(pc.or_(pc.is_null(polys.column("h")), pc.is_null(polys.column("w"))))
+            raise WorkspaceError(f"image {bad.column('image_id')[0].as_py()} has no width/height: its polygons "
+                                 "cannot be rasterised")
+        pid, h, w = ids_h_w(polys, np.int32)
+        h, w = h.astype(np.int64), w.astype(np.int64)
+        lens, xy = one_chunk(polys, "lens"), one_chunk(polys, "xy")
         poly_off = np.concatenate(([0], np.cumsum(_buffer(lens.values, np.int64))))
-        h, w = _buffer(h, np.int32).astype(np.int64), _buffer(w, np.int32).astype(np.int64)
         cnt, off = _rle.objects_from_polygons(_buffer(xy.values, np.float64), poly_off, _offsets(lens), h, w)
-        parts.append((_buffer(col(polys, "id"), np.int64), h, w, *_rle.to_strings(cnt, off)))
+        parts.append((pid, h, w, *_rle.to_strings(cnt, off)))
     if lists is not None and lists.num_rows:
-        c = col(lists, "c")
-        parts.append((_buffer(col(lists, "id"), np.int64), _buffer(col(lists, "h"), np.int64),
-                      _buffer(col(lists, "w"), np.int64),
-                      *_rle.to_strings(_buffer(c.values, np.uint32).copy(), _offsets(c))))
+        c = one_chunk(lists, "c")
+        parts.append((*ids_h_w(lists, np.int64), *_rle.to_strings(_buffer(c.values, np.uint32).copy(), _offsets(c))))
 
     # every id's string, in the order of ids, copied once from its part (no segmentation: an empty string)
     n = len(ids)

@@ -249,3 +249,21 @@ def test_mask_iou_walking_only_shared_columns_equals_the_full_walk(h, w, h2, den
         if area_a and area_b and hi > lo:
             assert _kernels._mask_iou(ca, 0, len(ca), cb, 0, len(cb), crowd, area_a, area_b, lo, hi) == expected
     assert _kernels._mask_iou(ca, 0, len(ca), cb, 0, len(cb), crowd, area_a, area_b, 0, 2**62) == expected
+
+
+@pytest.mark.parametrize("missing", ["width", "height"])
+def test_polygons_of_an_image_without_a_size_are_refused_naming_it(tmp_path, missing):
+    """pycocotools rasterises polygons at their image's size; without one, segm evaluation names the image."""
+    from odfail.exceptions import WorkspaceError
+
+    square = [[1, 1, 6, 1, 6, 6, 1, 6]]
+    images = [{"id": 1, "width": 20, "height": 20}, {"id": 2, "width": 20, "height": 20}]
+    del images[1][missing]
+    gt = {"images": images, "categories": [{"id": 1, "name": "a"}],
+          "annotations": [{"id": i, "image_id": i, "category_id": 1, "bbox": [1, 1, 5, 5], "area": 25,
+                           "iscrowd": 0, "segmentation": square} for i in (1, 2)]}
+    dt = [{"image_id": 1, "category_id": 1, "bbox": [1, 1, 5, 5], "score": 0.9, "segmentation": square}]
+    ingest(tmp_path / "ws", gt=write_json(tmp_path / "gt.json", gt),
+           predictions=[(write_json(tmp_path / "dt.json", dt), "r")])
+    with pytest.raises(WorkspaceError, match="image 2 has no width/height"):
+        evaluate(tmp_path / "ws", "r", iou_type="segm")
