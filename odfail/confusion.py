@@ -82,6 +82,7 @@ def confusion(workspace: Workspace | str, run: str, iou: float = 0.5, score: flo
         >>> c.top_pairs[:3]                                         # doctest: +SKIP
     """
     from odfail.exceptions import WorkspaceError
+    from odfail.match import check_iou_type
     from odfail.tide import has_tide_matches, match_tide, set_thresholds
     from odfail.workspace import Workspace
 
@@ -89,6 +90,7 @@ def confusion(workspace: Workspace | str, run: str, iou: float = 0.5, score: flo
         raise WorkspaceError(f"--by {by!r}: expected class or supercategory")
     if not 0.0 < iou <= 1.0:
         raise WorkspaceError(f"--iou {iou} must be in (0, 1]")
+    check_iou_type(iou_type)
     ws = workspace if isinstance(workspace, Workspace) else Workspace(workspace)
     ws.require_run(run)
     con = ws.connect()

@@ -192,12 +192,10 @@ def evaluate(workspace: Workspace | str, run: str, params: Params | None = None,
         >>> r.to_polars().sort("ap")                # doctest: +SKIP
     """
     from odfail import match as M
-    from odfail.exceptions import WorkspaceError
     from odfail.workspace import Workspace
 
     t0 = time.perf_counter()
-    if iou_type not in ("bbox", "segm"):
-        raise WorkspaceError(f"--iou-type {iou_type}: expected bbox or segm")
+    M.check_iou_type(iou_type)
     ws = workspace if isinstance(workspace, Workspace) else Workspace(workspace)
     ws.require_run(run)
     params = params or Params()

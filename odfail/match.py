@@ -58,6 +58,17 @@ class Matches:
     recall: np.ndarray  # (T, K, A, M)
 
 
+IOU_TYPES = ("bbox", "segm")
+
+
+def check_iou_type(iou_type: str) -> None:
+    """Refuse an IoU type other than box or mask IoU (pycocotools' keypoints are not supported)."""
+    if iou_type not in IOU_TYPES:
+        from odfail.exceptions import WorkspaceError
+
+        raise WorkspaceError(f"--iou-type {iou_type}: expected bbox or segm")
+
+
 def no_masks() -> tuple:
     """The ``masks`` argument of the kernels for box IoU."""
     u, i = np.zeros(0, dtype=np.uint32), np.zeros(0, dtype=np.int64)

@@ -262,15 +262,12 @@ def errors(workspace: Workspace | str, run: str, pos_threshold: float = POS_THRE
         >>> r.dap["Cls"], r.counts["Miss"]               # doctest: +SKIP
         >>> print(r)                                     # doctest: +SKIP
     """
-    from odfail.match import _index
+    from odfail.match import _index, check_iou_type
     from odfail.workspace import Workspace
 
     t0 = time.perf_counter()
     _check_thresholds(pos_threshold, bg_threshold)
-    if iou_type not in ("bbox", "segm"):
-        from odfail.exceptions import WorkspaceError
-
-        raise WorkspaceError(f"--iou-type {iou_type}: expected bbox or segm")
+    check_iou_type(iou_type)
     ws = workspace if isinstance(workspace, Workspace) else Workspace(workspace)
     ws.require_run(run)
     step = on_step or (lambda message: None)

@@ -296,6 +296,14 @@ def test_cli_errors_and_confusion(every_type):
     assert res.stdout.splitlines() == ["error_type", "Bkg"], res.stderr
 
 
+@pytest.mark.parametrize("command", ["errors", "confusion"])
+def test_unsupported_iou_type_is_refused_before_any_matching(every_type, command):
+    ws, _, _ = every_type
+    res = odfail_cli(command, "-w", ws, "--run", "r", "--iou-type", "keypoints")
+    assert res.returncode == 2 and res.stderr.strip() == "error: --iou-type keypoints: expected bbox or segm"
+    assert Workspace(ws).sql("select count(*) n from tide_matches where iou_type = 'keypoints'")["n"][0] == 0
+
+
 def test_readme_error_queries_run(every_type):
     """The SQL examples of the README's error section."""
     ws, _, _ = every_type
