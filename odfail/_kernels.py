@@ -8,7 +8,8 @@ Call these through ``odfail.match``, which validates input and builds the layout
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+
+from odfail._numba import njit, prange
 
 # Tuning flags live here only. fastmath stays off: it would reorder float operations and break exactness.
 _JIT = {"cache": True, "nogil": True, "fastmath": False, "error_model": "numpy"}

@@ -11,9 +11,9 @@ compressed-string values int64.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
 
 from odfail._kernels import _JIT
+from odfail._numba import njit, prange
 
 _SCALE = 5.0  # rleFrPoly upsamples polygon vertices by 5 before tracing the boundary
 _INT_MIN = -2147483648  # what C's (int) cast of NaN gives on x86 (cvttsd2si), as in a zero-length polygon edge

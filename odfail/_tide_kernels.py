@@ -7,9 +7,9 @@ Shared pieces (the jit flags, IoU of a pair, grouping by a small integer key) co
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
 
 from odfail._kernels import _JIT, _counting_order, _iou
+from odfail._numba import njit, prange
 
 # Error types in tidecv's fixed order (TIDE._error_types), as small ints; TP first.
 E_TP, E_CLS, E_LOC, E_BOTH, E_DUPE, E_BKG = 0, 1, 2, 3, 4, 5

@@ -108,3 +108,24 @@ def test_cli_evaluate_json_and_bad_options(tmp_path):
     assert json.loads(res.stdout)["coco"]["AP"] == pytest.approx(0.7060198019801981, abs=1e-12)
     table = odfail_cli("evaluate", "-w", ws, "--run", "tm", "--per-class").stdout
     assert "Average Precision  (AP) @[ IoU=0.50:0.95 | area=   all | maxDets=100 ] = 0.706" in table
+
+
+def test_a_second_process_loads_cached_kernels_without_numbas_full_setup():
+    # odfail._numba skips numba's registry refresh on a cache load (~0.15 s a process); guard that the lean
+    # path is taken (no lowering registries such as numba.np.linalg imported) and that its kernels still answer:
+    # a parallel kernel and one that allocates its result (NRT).
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy as np\n"
+            "from odfail import _rle\n"
+            "area, box = _rle.areas_and_boxes(np.array([5, 3, 8, 0, 16], dtype=np.uint32),\n"
+            "    np.array([0, 3, 5], dtype=np.int64), np.array([4, 4]), np.array([4, 4]))\n"
+            "print(area.tolist(), box.tolist())\n"
+            "print('numba.np.linalg' in sys.modules)\n")
+    runs = [subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+            for _ in range(2)]
+    # 4x4, column-major: 5 zeros (column 0 and one pixel) then 3 ones = column 1, rows 1-3; then a full mask
+    for out in runs:
+        assert out.splitlines()[0] == "[3, 16] [[1.0, 1.0, 1.0, 3.0], [0.0, 0.0, 4.0, 4.0]]"
+    assert runs[1].splitlines()[1] == "False"
