@@ -7,25 +7,23 @@ Heavy modules (duckdb, polars, pyarrow, numba) are imported inside the functions
 from __future__ import annotations
 
 from odfail.exceptions import InputError, WorkspaceError
-from odfail.ingest import ingest
 from odfail.workspace import Workspace
 
 __version__ = "0.1.0"
 __all__ = ["Workspace", "ingest", "evaluate", "errors", "confusion", "InputError", "WorkspaceError", "__version__"]
 
 
+_FUNCTIONS = {"ingest": "odfail.ingest", "evaluate": "odfail.evaluate", "errors": "odfail.tide",
+              "confusion": "odfail.confusion"}
+
+
 def __getattr__(name: str):
-    # the functions, not the modules of the same name; imported on first use
-    if name == "evaluate":
-        from odfail.evaluate import evaluate
+    """The API functions, imported on first use. Importing a submodule binds the package attribute of the same
+    name to the module (``odfail.evaluate`` the module); the function is bound over it, so it stays the function."""
+    if name not in _FUNCTIONS:
+        raise AttributeError(name)
+    import importlib
 
-        return evaluate
-    if name == "errors":
-        from odfail.tide import errors
-
-        return errors
-    if name == "confusion":
-        from odfail.confusion import confusion
-
-        return confusion
-    raise AttributeError(name)
+    function = getattr(importlib.import_module(_FUNCTIONS[name]), name)
+    globals()[name] = function
+    return function

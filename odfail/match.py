@@ -338,6 +338,7 @@ def write_match_tables(ws: Workspace, run: str, inputs: Inputs, m: Matches, fact
     try:
         for name, (columns, query) in tables.items():
             target = ws.table_path(name, run)
+            target.parent.mkdir(parents=True, exist_ok=True)
             tmp = target.with_suffix(".parquet.tmp")
             con.register("src", columns)
             con.execute(f"copy ({query}) to {_quote(str(tmp))} (format parquet, dictionary_size_limit 1)", {"run": run})

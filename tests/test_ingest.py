@@ -282,3 +282,16 @@ def test_new_gt_drops_stale_match_tables_and_refuses_runs_it_does_not_fit(tmp_pa
     with pytest.raises(InputError, match="run 'r' has predictions for image_id 2"):
         ingest(tmp_path / "ws", gt=write_json(tmp_path / "small.json", smaller))
     assert _tree_digest(tmp_path / "ws") == before
+
+
+def test_api_functions_stay_functions_after_their_modules_are_imported():
+    # `odfail.evaluate` etc. are lazily imported functions whose modules share their names; importing a
+    # submodule binds the package attribute to the module, which once made a second `odfail.evaluate` the module.
+    import subprocess
+    import sys
+
+    code = ("import odfail, types\n"
+            "for name in ('ingest', 'evaluate', 'errors', 'confusion'):\n"
+            "    first, second = getattr(odfail, name), getattr(odfail, name)\n"
+            "    assert isinstance(first, types.FunctionType) and second is first, (name, second)\n")
+    subprocess.run([sys.executable, "-c", code], check=True)
