@@ -27,3 +27,22 @@ def _load_overload(self, sig, target_context):
 
 if os.environ.get("ODFAIL_NUMBA_FULL_REFRESH") != "1" and hasattr(_caching.Cache, "_load_overload"):
     _caching.Cache.load_overload = _load_overload
+
+
+def load_cached(*dispatchers) -> int:
+    """Load every machine-code version of these kernels that numba's cache holds for this machine, without calling
+    them; returns how many. Run on a thread while the main one reads Parquet: linking stored code is mostly LLVM
+    work outside the GIL, which a kernel's first call would otherwise do on the critical path. A version that
+    is not cached is left for its first call to compile."""
+    loaded = 0
+    for dispatcher in dispatchers:
+        cache = getattr(dispatcher, "_cache", None)
+        cache_file = getattr(cache, "_cache_file", None)
+        if cache_file is None:
+            continue
+        magic = dispatcher.targetctx.codegen().magic_tuple()
+        for key in cache_file._load_index():
+            if key[1] == magic and tuple(key[0]) not in dispatcher.overloads:
+                dispatcher.compile(key[0])
+                loaded += 1
+    return loaded

@@ -202,7 +202,7 @@ def evaluate(workspace: Workspace | str, run: str, params: Params | None = None,
     step = on_step or (lambda message: None)
     step("loading")
     # numba's import and its first-call set-up (~0.4 s) overlap the Parquet read, which runs without the GIL
-    warm = threading.Thread(target=_warm_kernels, daemon=True)
+    warm = threading.Thread(target=_warm_kernels, args=(iou_type,), daemon=True)
     warm.start()
     inputs = M.load_inputs(ws, run, params, iou_type)
     warm.join()
@@ -229,12 +229,13 @@ def evaluate(workspace: Workspace | str, run: str, params: Params | None = None,
                       precision, recall, stats, at_iou, per_class, notes, time.perf_counter() - t0)
 
 
-def _warm_kernels() -> None:
-    """Import numba and load the first cached kernel: pays numba's one-time set-up."""
-    from odfail import _kernels
+def _warm_kernels(iou_type: str) -> None:
+    """Import numba and load the cached kernels an evaluation calls: numba's one-time set-up, off the main thread."""
+    from odfail import _kernels as K
+    from odfail._numba import load_cached
 
-    empty = np.zeros(0, dtype=np.int64)
-    _kernels.group_offsets(empty, empty)
+    load_cached(K.group_offsets, K.in_eval_order, K.match_groups, K.accumulate, K.image_facts, K.match_pairs,
+                *([K.box_overlaps] if iou_type == "segm" else []))
 
 
 def _headline(m, params: Params, thrs, t: int, inputs) -> tuple[AtIoU, dict[str, np.ndarray]]:

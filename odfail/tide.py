@@ -222,14 +222,11 @@ def match_tide(ws: Workspace, run: str, pos: float = POS_THRESHOLD, iou_type: st
 
 
 def _warm_tide() -> None:
-    """Import numba and load this module's kernels from the cache (calls on empty arrays of the real types)."""
+    """Import numba and load this module's kernels from the cache, off the main thread."""
     from odfail import _tide_kernels
-    from odfail.match import no_masks
+    from odfail._numba import load_cached
 
-    f, i, b = np.zeros(0), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.bool_)
-    _tide_kernels.tide_match(f, f, f, f, i, i, np.zeros(0, dtype=np.uint8), i, f, f, f, f, i, i, f, i, 0, 0.5, MAX_DETS,
-                        no_masks())
-    _tide_kernels.tide_ap(i, i, f, i, b, b, np.zeros(0, dtype=np.int8), b, i, i, i, i, 0)
+    load_cached(_tide_kernels.tide_match, _tide_kernels.tide_ap)
 
 
 def has_tide_matches(con, run: str, pos: float, iou_type: str) -> bool:
