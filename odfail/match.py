@@ -82,8 +82,7 @@ def load_inputs(ws: Workspace, run: str, params: Params, iou_type: str = "bbox",
     matching compares (same class, unless ``params.use_cats`` is off); segm decodes the masks that needs, or
     leaves that to `decode_masks` with ``decode=False``.
 
-    DuckDB scans the Parquet row groups in parallel and hands over whole numpy arrays. (pyarrow would hand
-    over chunks to concatenate, and its first array conversion imports pandas, 0.2 s, whenever it is installed.)
+    DuckDB scans the Parquet row groups in parallel; `_columns` streams its batches into numpy.
 
     pycocotools' loadRes rules for a result without a bbox (mask-only): its box is the mask's box (toBbox) and
     its area the mask's area. For segm evaluation every IoU is a mask IoU and the boxes handed to the kernels
@@ -101,21 +100,19 @@ def load_inputs(ws: Workspace, run: str, params: Params, iou_type: str = "bbox",
     con = duckdb.connect()
     try:
         # pycocotools needs `area` on every GT (KeyError otherwise); odfail falls back to the box area.
-        gt = con.sql(f"""select gt_id, file_idx, image_id, category_id, x, y, w, h,
+        gt = _columns(con, f"""select gt_id, file_idx, image_id, category_id, x, y, w, h,
                                 coalesce(area, w * h) as area, coalesce(iscrowd, false)::UTINYINT as iscrowd,
                                 area is null as area_missing
-                         from {scan('gt')}""").fetchnumpy()
-        dt = con.sql(f"""select pred_id, image_id, category_id, coalesce(x, 0) as x, coalesce(y, 0) as y,
+                         from {scan('gt')}""", f"select count(*) from {scan('gt')}")
+        dt = _columns(con, f"""select pred_id, image_id, category_id, coalesce(x, 0) as x, coalesce(y, 0) as y,
                                 coalesce(w, 0) as w, coalesce(h, 0) as h, score, coalesce(area, 0) as area,
                                 class_rank, x is null as no_box
-                         from {scan('predictions', run)}""").fetchnumpy()
+                         from {scan('predictions', run)}""", f"select count(*) from {scan('predictions', run)}")
         in_file = con.sql(f"select image_id from {scan('images')}").fetchnumpy()["image_id"]
         cat_ids = con.sql(f"select distinct category_id from {scan('categories')} order by 1"
                           ).fetchnumpy()["category_id"]
     finally:
         con.close()
-    gt = {k: np.ascontiguousarray(v) for k, v in gt.items()}
-    dt = {k: np.ascontiguousarray(v) for k, v in dt.items()}
     no_box = dt.pop("no_box")
     area_missing = gt.pop("area_missing")
     filled = int(area_missing.sum())
@@ -152,6 +149,40 @@ def load_inputs(ws: Workspace, run: str, params: Params, iou_type: str = "bbox",
     inputs = Inputs(np.unique(np.asarray(img_ids, dtype=np.int64)), np.asarray(in_file, dtype=np.int64),
                     np.unique(np.asarray(cat_ids, dtype=np.int64)), gt, dt, filled, masks, pending)
     return decode_masks(inputs) if decode else inputs
+
+
+def _columns(con, query: str, count_query: str) -> dict[str, np.ndarray]:
+    """A query's result as contiguous numpy columns, filled batch by batch: peak memory is the result plus one
+    batch, where ``fetchnumpy`` holds DuckDB's whole result beside the arrays (about 220 MB more at 3.25M
+    predictions). Numeric and boolean columns without nulls (the callers coalesce); pyarrow's own conversion
+    is avoided because it imports pandas (0.2 s) whenever that is installed."""
+    import pyarrow as pa
+
+    n = con.sql(count_query).fetchall()[0][0]
+    reader = con.sql(query).to_arrow_reader(1 << 20)
+    for f in reader.schema:
+        if not (pa.types.is_integer(f.type) or pa.types.is_floating(f.type) or pa.types.is_boolean(f.type)):
+            raise TypeError(f"column {f.name} is {f.type}; cast it to a number in the query")
+    out = {f.name: np.empty(n, dtype=np.bool_ if pa.types.is_boolean(f.type) else f.type.to_pandas_dtype())
+           for f in reader.schema}
+    pos = 0
+    for batch in reader:
+        rows = batch.num_rows
+        if pos + rows > n:
+            raise RuntimeError(f"{count_query!r} counted {n} rows, the query gives more")
+        for name, col in zip(batch.schema.names, batch.columns):
+            if col.null_count:
+                raise RuntimeError(f"column {name} has nulls; coalesce it in the query")
+            data = np.frombuffer(col.buffers()[1], dtype=np.uint8 if out[name].dtype == np.bool_ else out[name].dtype)
+            if out[name].dtype == np.bool_:  # Arrow packs booleans into bits, least significant first
+                data = np.unpackbits(data, bitorder="little")[col.offset: col.offset + rows].astype(np.bool_)
+            else:
+                data = data[col.offset: col.offset + rows]
+            out[name][pos: pos + rows] = data
+        pos += rows
+    if pos != n:
+        raise RuntimeError(f"{count_query!r} counted {n} rows, the query gives {pos}")
+    return out
 
 
 def decode_masks(inputs: Inputs) -> Inputs:
@@ -212,7 +243,9 @@ def match(inputs: Inputs, params: Params, iou_thrs: np.ndarray) -> Matches:
         g_img, g_cat = g_img[g_sel], g_cat[g_sel]
     if len(d_sel) < len(d_ok):
         d_img, d_cat = d_img[d_sel], d_cat[d_sel]
-    score, pred_id = dt["score"][d_sel], dt["pred_id"][d_sel]
+    # (a copy only when rows are left out: at 3.25M predictions each column is 26 MB)
+    score, pred_id = (dt["score"], dt["pred_id"]) if len(d_sel) == len(d_ok) else (dt["score"][d_sel],
+                                                                                  dt["pred_id"][d_sel])
     if params.use_cats:
         g_key = g_cat * n_img + g_img
         d_key = d_cat * n_img + d_img
@@ -238,7 +271,8 @@ def match(inputs: Inputs, params: Params, iou_thrs: np.ndarray) -> Matches:
     identity_d = len(dt_rows) == len(dt["pred_id"]) and d_order is None
     G = {c: (gt[c] if identity_g else gt[c][gt_rows]) for c in ("x", "y", "w", "h", "area", "iscrowd", "gt_id")}
     D = {c: (dt[c] if identity_d else dt[c][dt_rows]) for c in ("x", "y", "w", "h", "area", "score")}
-    groups, gt_off, dt_off = _kernels.group_offsets(g_key.astype(np.int64), d_key.astype(np.int64))
+    groups, gt_off, dt_off = _kernels.group_offsets(np.asarray(g_key, dtype=np.int64),
+                                                  np.asarray(d_key, dtype=np.int64))
     masks = inputs.masks
     if len(masks[1]):
         d_cnt, d_start, d_end, d_area, d_h, g_cnt, g_start, g_end, g_area = masks
@@ -263,7 +297,8 @@ def match(inputs: Inputs, params: Params, iou_thrs: np.ndarray) -> Matches:
         keep = (G["iscrowd"] == 0) & (G["area"] >= lo[a]) & (G["area"] <= hi[a])
         npig[:, a] = np.bincount(g_cat_sorted[keep], minlength=n_key)
     # class_rank (from ingest) is the category's accumulation order; class-agnostic order differs: sort instead
-    rank = dt["class_rank"][dt_rows] if params.use_cats else np.zeros(0, np.int64)
+    rank = (dt["class_rank"] if identity_d else dt["class_rank"][dt_rows]) if params.use_cats else np.zeros(0,
+                                                                                                      np.int64)
     precision, recall = _kernels.accumulate(status, packed, D["score"], rank, cat_off, npig, max_dets,
                                             params.rec_thrs)
     # pycocotools' layout, as views: (T, R, K, A, M) and (T, K, A, M)

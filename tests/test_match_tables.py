@@ -129,3 +129,23 @@ def test_a_second_process_loads_cached_kernels_without_numbas_full_setup():
     for out in runs:
         assert out.splitlines()[0] == "[3, 16] [[1.0, 1.0, 1.0, 3.0], [0.0, 0.0, 4.0, 4.0]]"
     assert runs[1].splitlines()[1] == "False"
+
+
+def test_streamed_columns_equal_duckdbs_own_numpy_result_across_batches_and_when_empty():
+    # match._columns fills numpy batch by batch (booleans arrive bit-packed); 2.5M rows span several batches
+    import duckdb
+
+    from odfail.match import _columns
+
+    con = duckdb.connect()
+    query = "select i as a, i % 3 = 0 as b, (i * 0.5)::DOUBLE as c, (i % 7)::UTINYINT as d from range({n}) t(i)"
+    for n in (2_500_000, 5, 0):
+        got = _columns(con, query.format(n=n), f"select {n}")
+        want = con.sql(query.format(n=n)).fetchnumpy()
+        assert list(got) == ["a", "b", "c", "d"]
+        for k in want:
+            assert got[k].dtype == np.asarray(want[k]).dtype and np.array_equal(got[k], np.asarray(want[k])), (n, k)
+    with pytest.raises(RuntimeError, match="counted"):
+        _columns(con, query.format(n=3), "select 2")
+    with pytest.raises(TypeError, match="DECIMAL|decimal"):
+        _columns(con, "select 0.5 as c", "select 1")
