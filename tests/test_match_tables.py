@@ -131,21 +131,24 @@ def test_a_second_process_loads_cached_kernels_without_numbas_full_setup():
     assert runs[1].splitlines()[1] == "False"
 
 
-def test_streamed_columns_equal_duckdbs_own_numpy_result_across_batches_and_when_empty():
-    # match._columns fills numpy batch by batch (booleans arrive bit-packed); 2.5M rows span several batches
+def test_columns_fetched_one_by_one_equal_one_query_of_them_all(tmp_path):
+    # match._columns runs one query per column; the rows must line up across queries (2.5M rows: several
+    # row groups and both threads) and an empty source must give empty columns of the right types
     import duckdb
 
     from odfail.match import _columns
 
     con = duckdb.connect()
-    query = "select i as a, i % 3 = 0 as b, (i * 0.5)::DOUBLE as c, (i % 7)::UTINYINT as d from range({n}) t(i)"
-    for n in (2_500_000, 5, 0):
-        got = _columns(con, query.format(n=n), f"select {n}")
-        want = con.sql(query.format(n=n)).fetchnumpy()
-        assert list(got) == ["a", "b", "c", "d"]
-        for k in want:
-            assert got[k].dtype == np.asarray(want[k]).dtype and np.array_equal(got[k], np.asarray(want[k])), (n, k)
-    with pytest.raises(RuntimeError, match="counted"):
-        _columns(con, query.format(n=3), "select 2")
-    with pytest.raises(TypeError, match="DECIMAL|decimal"):
-        _columns(con, "select 0.5 as c", "select 1")
+    tmp_parquet = tmp_path / "t.parquet"
+    con.execute("copy (select i as a, i % 3 = 0 as b, (i * 0.5)::DOUBLE as c, (i * 7919 % 1000003) as d "
+                f"from range(2500000) t(i)) to '{tmp_parquet}' (format parquet, row_group_size 100000)")
+    for where in ("", " where a < 0"):
+        source = f"(select * from read_parquet('{tmp_parquet}'){where})"
+        exprs = {"a": "a", "b": "b", "c": "c", "d": "d", "sum": "a + d"}
+        got = _columns(con, source, exprs)
+        want = con.sql("select " + ", ".join(f"{e} as {k}" for k, e in exprs.items()) + f" from {source}"
+                       ).fetchnumpy()
+        assert list(got) == list(exprs)
+        for k in exprs:
+            assert got[k].flags.c_contiguous and np.array_equal(got[k], np.asarray(want[k])), (where, k)
+        assert len(got["a"]) == (0 if where else 2_500_000)
