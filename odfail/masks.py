@@ -148,7 +148,7 @@ def _write(path, key: str, ids: np.ndarray, masks: Masks, run: str | None) -> No
     import pyarrow as pa
 
     from odfail import _rle
-    from odfail.workspace import _quote
+    from odfail.workspace import DERIVED_PARQUET, _quote
 
     def arr(a, typ):
         a = np.ascontiguousarray(a)
@@ -173,7 +173,7 @@ def _write(path, key: str, ids: np.ndarray, masks: Masks, run: str | None) -> No
         head = "$run as run, " if run is not None else ""
         con.execute(f"""copy (select {head}{key}, height::INTEGER as height, width::INTEGER as width, area,
                                      x, y, w, h, counts from src)
-                        to {_quote(str(tmp))} (format parquet, dictionary_size_limit 1)""",
+                        to {_quote(str(tmp))} ({DERIVED_PARQUET})""",
                     {"run": run} if run is not None else None)
     finally:
         con.close()

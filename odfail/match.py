@@ -327,7 +327,7 @@ def write_match_tables(ws: Workspace, run: str, inputs: Inputs, m: Matches, fact
     import duckdb
 
     from odfail import _kernels
-    from odfail.workspace import _quote
+    from odfail.workspace import DERIVED_PARQUET, _quote
 
     gt, dt = inputs.gt, inputs.dt
     rank = np.full(len(dt["pred_id"]), -1, dtype=np.int64)
@@ -361,7 +361,7 @@ def write_match_tables(ws: Workspace, run: str, inputs: Inputs, m: Matches, fact
             target.parent.mkdir(parents=True, exist_ok=True)
             tmp = target.with_suffix(".parquet.tmp")
             con.register("src", columns)
-            con.execute(f"copy ({query}) to {_quote(str(tmp))} (format parquet, dictionary_size_limit 1)", {"run": run})
+            con.execute(f"copy ({query}) to {_quote(str(tmp))} ({DERIVED_PARQUET})", {"run": run})
             con.unregister("src")
             os.replace(tmp, target)
     finally:

@@ -198,7 +198,7 @@ def write_tide_matches(ws: Workspace, run: str, pos: float, facts: dict[str, np.
 
     import duckdb
 
-    from odfail.workspace import _quote
+    from odfail.workspace import DERIVED_PARQUET, _quote
 
     target = ws.table_path("tide_matches", run)
     tmp = target.with_suffix(f".parquet.{os.getpid()}.tmp")
@@ -209,7 +209,7 @@ def write_tide_matches(ws: Workspace, run: str, pos: float, facts: dict[str, np.
         con.register("src", facts)
         con.register("const", _const(run, pos, iou_type))
         con.execute(f"copy ({others} {_FACTS_SQL.format(src='src', const='const')}) to {_quote(str(tmp))} "
-                    "(format parquet, dictionary_size_limit 1)",
+                    f"({DERIVED_PARQUET})",
                     {"pos": float(pos), "iou_type": iou_type} if others else None)
     finally:
         con.close()
