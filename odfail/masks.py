@@ -139,24 +139,21 @@ def _read(path, key: str, ids: np.ndarray) -> Masks | None:
 
 
 def _write(path, key: str, ids: np.ndarray, masks: Masks, run: str | None) -> None:
-    """Store masks as Parquet in the order of ``ids``, the runs as COCO's compressed RLE strings (a quarter of
-    the bytes of uint32 runs, and what pycocotools reads). The Arrow columns are built from buffers: pyarrow's
-    numpy conversion would import pandas."""
+    """Store masks converted by `from_segmentations` as Parquet in the order of ``ids``, the runs as COCO's
+    compressed RLE strings (a quarter of the bytes of uint32 runs, and what pycocotools reads). The Arrow
+    columns are built from buffers: pyarrow's numpy conversion would import pandas."""
     import os
 
     import duckdb
     import pyarrow as pa
 
-    from odfail import _rle
     from odfail.workspace import DERIVED_PARQUET, _quote
 
     def arr(a, typ):
         a = np.ascontiguousarray(a)
         return pa.Array.from_buffers(typ, len(a), [None, pa.py_buffer(a)])
 
-    data, str_off, rows = masks.strings
-    if not (len(rows) == len(str_off) - 1 and np.array_equal(rows, np.arange(len(rows)))):
-        data, str_off = _rle.gather_strings(data, str_off, rows)
+    data, str_off, _ = masks.strings  # as `from_segmentations` builds them: string i is mask i
     big = len(data) >= 2**31
     strings = pa.Array.from_buffers(pa.large_string() if big else pa.string(), len(ids),
                                     [None, pa.py_buffer(str_off.astype(np.int64 if big else np.int32)),
@@ -251,11 +248,12 @@ def from_segmentations(ws: Workspace, table: str, key: str, ids: np.ndarray, run
     # every id's string, in the order of ids, copied once from its part (no segmentation: an empty string)
     n = len(ids)
     order = np.argsort(ids, kind="stable")
+    sorted_ids = ids[order]
     h_all, w_all = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
     length = np.zeros(n, dtype=np.int64)
     dests = []
     for pid, ph, pw, _, off in parts:
-        pos, found = _index(ids[order], pid)
+        pos, found = _index(sorted_ids, pid)
         src = np.flatnonzero(found)
         dest = order[pos[src]]
         dests.append((dest, src))
