@@ -192,8 +192,11 @@ def _const(run: str, pos: float, iou_type: str) -> dict[str, np.ndarray]:
 
 
 def write_tide_matches(ws: Workspace, run: str, pos: float, facts: dict[str, np.ndarray],
-                       iou_type: str = "bbox") -> None:
-    """Store `tide_facts` in ``tide_matches/<run>.parquet``, keeping the rows of other thresholds and types."""
+                       iou_type: str = "bbox", con=None) -> None:
+    """Store `tide_facts` in ``tide_matches/<run>.parquet`` (rows in no particular order), keeping the rows of
+    other thresholds and types.
+    ``con``: a connection to write through, closed when done (a cursor of the caller's database: both then share
+    one thread pool and its memory); by default a new in-memory database."""
     import os
 
     import duckdb
@@ -204,7 +207,10 @@ def write_tide_matches(ws: Workspace, run: str, pos: float, facts: dict[str, np.
     tmp = target.with_suffix(f".parquet.{os.getpid()}.tmp")
     others = (f"select * from read_parquet({_quote(str(target))}) "
               "where not (pos_threshold = $pos and iou_type = $iou_type) union all " if target.exists() else "")
-    con = duckdb.connect()
+    con = con or duckdb.connect()
+    # rows in no particular order: DuckDB then writes row groups as they come, instead of holding them back to
+    # keep the input's order (~70 MB less at 325k predictions, and faster)
+    con.execute("set session preserve_insertion_order = false")
     try:
         con.register("src", facts)
         con.register("const", _const(run, pos, iou_type))
@@ -278,9 +284,11 @@ def errors(workspace: Workspace | str, run: str, pos_threshold: float = POS_THRE
             step("matching the tidecv way (first run on a machine compiles the kernels)")
             facts = tide_facts(ws, run, pos_threshold, iou_type)
 
+            writer_con = con.cursor()  # made here: a connection is not to be shared across threads
+
             def write() -> None:
                 try:
-                    write_tide_matches(ws, run, pos_threshold, facts, iou_type)
+                    write_tide_matches(ws, run, pos_threshold, facts, iou_type, writer_con)
                 except BaseException as e:  # re-raised below, in the caller's thread
                     failed.append(e)
 
@@ -304,9 +312,9 @@ def errors(workspace: Workspace | str, run: str, pos_threshold: float = POS_THRE
                        group by category_id""").fetchnumpy()
         cat_ids = np.sort(con.sql("select category_id from categories").fetchnumpy()["category_id"])
     finally:
-        con.close()
         if writer is not None:
-            writer.join()
+            writer.join()  # first: its cursor belongs to con, which refuses to close while that is busy
+        con.close()
     if failed:
         raise failed[0]
     step("computing dAP")
