@@ -5,16 +5,29 @@ installs every typing and lowering registry numba has (linalg, random, typed con
 per process here, a third of a whole ``odfail evaluate`` at val2017 scale. A cache *load* uses none of them:
 it unpickles types, links stored machine code and needs only the runtime (NRT) symbols. So a load
 initialises the runtime alone; a cache *miss* compiles, and numba's compiler refreshes the full context
-itself (``CompilerBase.__init__``), so compiling is unchanged. ``ODFAIL_NUMBA_FULL_REFRESH=1`` restores
-numba's own behaviour, for debugging.
+itself (``CompilerBase.__init__``), so compiling is unchanged.
+
+Two more per-process costs of a load go the same way (~0.08 s together, measured on tidecv's two kernels):
+- the runtime's own helper functions (atomic reference counts and the like) were compiled from LLVM IR in
+  every process, optimiser included; their machine code is now kept beside numba's cache (in this package's
+  ``__pycache__``, keyed by numba/llvmlite versions and the CPU) and loaded like a cached kernel;
+- each stored kernel carries an environment per numba-internal function it inlined (array allocation, sorting,
+  ...) and rebuilding one imported that function's module (numba.np.arrayobj, numba.cpython.unicode, ... ~0.05
+  s) for its globals, which only object-mode code reads; odfail's kernels are all nopython, so a module not
+  imported yet is not imported for that.
+``ODFAIL_NUMBA_FULL_REFRESH=1`` restores numba's own behaviour for all three, for debugging.
 """
 
 from __future__ import annotations
 
 import os
+import sys
+from pathlib import Path
 
 from numba import njit, prange  # noqa: F401  (re-exported for the kernel modules)
 from numba.core import caching as _caching
+from numba.core import environment as _environment
+from numba.core.runtime import nrtdynmod as _nrtdynmod
 
 
 def _load_overload(self, sig, target_context):
@@ -25,8 +38,53 @@ def _load_overload(self, sig, target_context):
         return self._load_overload(sig, target_context)
 
 
-if os.environ.get("ODFAIL_NUMBA_FULL_REFRESH") != "1" and hasattr(_caching.Cache, "_load_overload"):
-    _caching.Cache.load_overload = _load_overload
+def _nrt_functions(ctx):
+    """numba's runtime helpers for this machine: their stored machine code, else compiled and stored."""
+    import hashlib
+    import pickle
+
+    import llvmlite
+    import numba
+
+    codegen = ctx.codegen()
+    key = repr((numba.__version__, llvmlite.__version__, codegen.magic_tuple())).encode()
+    path = Path(__file__).parent / "__pycache__" / f"numba-nrt-{hashlib.sha1(key).hexdigest()[:16]}.bin"
+    try:
+        return codegen.unserialize_library(pickle.loads(path.read_bytes()))
+    except Exception:  # absent, unreadable or stale: compile as numba does, keeping the machine code
+        ir_module, library = _nrtdynmod.create_nrt_module(ctx)
+        library.enable_object_caching()
+        library.add_ir_module(ir_module)
+        library.finalize()
+    try:
+        path.parent.mkdir(exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_bytes(pickle.dumps(library.serialize_using_object_code()))
+        os.replace(tmp, path)
+    except OSError:
+        pass  # a read-only install: compile again next time
+    return library
+
+
+def _rebuild_env(modname, consts, env_name):
+    """numba's `environment._rebuild_env`, without importing ``modname`` when it is not imported yet."""
+    env = _environment.lookup_environment(env_name)
+    if env is not None:
+        return env
+    module = sys.modules.get(modname)
+    env = _environment.Environment(module.__dict__ if module is not None else {"__name__": modname})
+    env.consts[:] = consts
+    env.env_name = env_name
+    _environment.Environment._memo[env_name] = env
+    return env
+
+
+if os.environ.get("ODFAIL_NUMBA_FULL_REFRESH") != "1":
+    if hasattr(_caching.Cache, "_load_overload"):
+        _caching.Cache.load_overload = _load_overload
+    if hasattr(_environment, "_rebuild_env") and hasattr(_environment.Environment, "_memo"):
+        _environment._rebuild_env = _rebuild_env
+    _nrtdynmod.compile_nrt_functions = _nrt_functions
 
 
 def load_cached(*dispatchers) -> int:

@@ -111,24 +111,33 @@ def test_cli_evaluate_json_and_bad_options(tmp_path):
 
 
 def test_a_second_process_loads_cached_kernels_without_numbas_full_setup():
-    # odfail._numba skips numba's registry refresh on a cache load (~0.15 s a process); guard that the lean
-    # path is taken (no lowering registries such as numba.np.linalg imported) and that its kernels still answer:
-    # a parallel kernel and one that allocates its result (NRT).
+    # odfail._numba makes a cache load lean (~0.25 s a process): no registry refresh (numba.np.linalg and the
+    # other lowering registries stay unimported), no import of the modules of numba's inlined functions for
+    # their environments (numba.np.arrayobj), and numba's runtime helpers loaded as stored machine code instead
+    # of compiled (the first process may compile and store them, the second must not). Guard that the lean path
+    # is taken and that its kernels still answer: a parallel kernel and one that allocates its result (NRT).
     import subprocess
     import sys
 
     code = ("import sys, numpy as np\n"
+            "import numba.core.runtime.nrtdynmod as nrt\n"
+            "compile_nrt = nrt.create_nrt_module\n"
+            "def spy(ctx):\n"
+            "    print('NRT compiled', file=sys.stderr)\n"
+            "    return compile_nrt(ctx)\n"
+            "nrt.create_nrt_module = spy\n"
             "from odfail import _rle\n"
             "area, box = _rle.areas_and_boxes(np.array([5, 3, 8, 0, 16], dtype=np.uint32),\n"
             "    np.array([0, 3, 5], dtype=np.int64), np.array([4, 4]), np.array([4, 4]))\n"
             "print(area.tolist(), box.tolist())\n"
-            "print('numba.np.linalg' in sys.modules)\n")
-    runs = [subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+            "print('numba.np.linalg' in sys.modules, 'numba.np.arrayobj' in sys.modules)\n")
+    runs = [subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
             for _ in range(2)]
     # 4x4, column-major: 5 zeros (column 0 and one pixel) then 3 ones = column 1, rows 1-3; then a full mask
-    for out in runs:
-        assert out.splitlines()[0] == "[3, 16] [[1.0, 1.0, 1.0, 3.0], [0.0, 0.0, 4.0, 4.0]]"
-    assert runs[1].splitlines()[1] == "False"
+    for run in runs:
+        assert run.stdout.splitlines()[0] == "[3, 16] [[1.0, 1.0, 1.0, 3.0], [0.0, 0.0, 4.0, 4.0]]"
+    assert runs[1].stdout.splitlines()[1] == "False False"
+    assert "NRT compiled" not in runs[1].stderr
 
 
 def test_columns_fetched_one_by_one_line_up_like_one_query_of_them_all(tmp_path):
