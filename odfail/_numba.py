@@ -9,8 +9,9 @@ itself (``CompilerBase.__init__``), so compiling is unchanged.
 
 Two more per-process costs of a load go the same way (~0.08 s together, measured on tidecv's two kernels):
 - the runtime's own helper functions (atomic reference counts and the like) were compiled from LLVM IR in
-  every process, optimiser included; their machine code is now kept beside numba's cache (in this package's
-  ``__pycache__``, keyed by numba/llvmlite versions and the CPU) and loaded like a cached kernel;
+  every process, optimiser included; their machine code is now kept beside the kernels' cache (numba's
+  NUMBA_CACHE_DIR if set, else this package's ``__pycache__``; keyed by numba and llvmlite versions and the
+  CPU) and loaded like a cached kernel;
 - each stored kernel carries an environment per numba-internal function it inlined (array allocation, sorting,
   ...) and rebuilding one imported that function's module (numba.np.arrayobj, numba.cpython.unicode, ... ~0.05
   s) for its globals, which only object-mode code reads; odfail's kernels are all nopython, so a module not
@@ -48,7 +49,11 @@ def _nrt_functions(ctx):
 
     codegen = ctx.codegen()
     key = repr((numba.__version__, llvmlite.__version__, codegen.magic_tuple())).encode()
-    path = Path(__file__).parent / "__pycache__" / f"numba-nrt-{hashlib.sha1(key).hexdigest()[:16]}.bin"
+    from numba.core import config
+
+    # beside the kernels: numba's cache directory when NUMBA_CACHE_DIR sets one, else this package's __pycache__
+    folder = Path(config.CACHE_DIR) if config.CACHE_DIR else Path(__file__).parent / "__pycache__"
+    path = folder / f"odfail-numba-nrt-{hashlib.sha1(key).hexdigest()[:16]}.bin"
     try:
         return codegen.unserialize_library(pickle.loads(path.read_bytes()))
     except Exception:  # absent, unreadable or stale: compile as numba does, keeping the machine code
@@ -57,7 +62,7 @@ def _nrt_functions(ctx):
         library.add_ir_module(ir_module)
         library.finalize()
     try:
-        path.parent.mkdir(exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
         tmp.write_bytes(pickle.dumps(library.serialize_using_object_code()))
         os.replace(tmp, path)
