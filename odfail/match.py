@@ -89,15 +89,13 @@ def load_inputs(ws: Workspace, run: str, params: Params, iou_type: str = "bbox",
     are the masks' boxes (rleIou's pre-check); areas stay as loadRes sets them (a result with a bbox keeps the
     box area, even in segm evaluation), and a GT without ``area`` gets its mask area.
     """
-    import duckdb
-
     from odfail.exceptions import WorkspaceError
     from odfail.workspace import _quote
 
     def scan(table: str, r: str | None = None) -> str:
         return f"read_parquet({_quote(str(ws.table_path(table, r)))})"
 
-    con = duckdb.connect()
+    con = ws.engine()
     try:
         # pycocotools needs `area` on every GT (KeyError otherwise); odfail falls back to the box area.
         gt = _columns(con, scan("gt"), {
@@ -158,7 +156,7 @@ def _columns(con, source: str, columns: dict[str, str]) -> dict[str, np.ndarray]
     VM, memory a process touches first costs about as much time as the queries it saves). Rows line up across
     queries because a scan without ORDER BY keeps the file's order when ``preserve_insertion_order`` is on
     (set here, not assumed). No pyarrow: importing it costs ~0.05 s of a whole evaluation."""
-    con.execute("set preserve_insertion_order = true")
+    con.execute("set session preserve_insertion_order = true")
     return {name: np.ascontiguousarray(con.sql(f"select {expr} as c from {source}").fetchnumpy()["c"])
             for name, expr in columns.items()}
 
@@ -318,8 +316,6 @@ def write_match_tables(ws: Workspace, run: str, inputs: Inputs, m: Matches, fact
     particular order. DuckDB reads the numpy arrays in place and writes Parquet on both cores."""
     import os
 
-    import duckdb
-
     from odfail import _kernels
     from odfail.workspace import DERIVED_PARQUET, _quote
 
@@ -348,10 +344,10 @@ def write_match_tables(ws: Workspace, run: str, inputs: Inputs, m: Matches, fact
         "match_pairs": ({"pred_id": pair_pred, "gt_id": pair_gt, "iou_threshold": pair_thr},
                         "select $run as run, pred_id, gt_id, round(iou_threshold, 2) as iou_threshold from src"),
     }
-    con = duckdb.connect()
+    con = ws.engine()
     # Rows in no particular order (queries sort): without the order to keep, DuckDB writes row groups as they
     # come instead of holding them back, 0.6 s instead of 0.8 s for 5.7M rows at 50k images, less memory.
-    con.execute("set preserve_insertion_order = false")
+    con.execute("set session preserve_insertion_order = false")
     try:
         for name, (columns, query) in tables.items():
             target = ws.table_path(name, run)

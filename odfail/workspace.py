@@ -210,6 +210,18 @@ class Workspace:
         except (duckdb.IOException, OSError) as e:
             raise WorkspaceError(f"cannot open {path}: {e}") from None
 
+    def engine(self) -> duckdb.DuckDBPyConnection:
+        """A connection for work on the workspace's files that needs no view (reading its Parquet, writing the
+        derived tables); close it when done. A cursor of the catalog's database when that opens (one DuckDB
+        instance per process: starting another costs ~15 ms), else a new in-memory database (the catalog can be
+        locked by a DuckDB session that opened it for writing)."""
+        import duckdb
+
+        try:
+            return self.connect()
+        except WorkspaceError:
+            return duckdb.connect()
+
     def sql(self, query: str, **params: Any) -> pl.DataFrame:
         """Run a query over the workspace views with DuckDB named parameters (``$name``); returns polars."""
         import duckdb

@@ -163,3 +163,28 @@ def test_columns_fetched_one_by_one_line_up_like_one_query_of_them_all(tmp_path)
         for k in exprs:
             assert got[k].flags.c_contiguous and np.array_equal(got[k], np.asarray(want[k])), (where, k)
         assert len(got["a"]) == (0 if where else 2_500_000)
+
+
+def test_evaluate_works_while_a_duckdb_session_holds_the_catalog_for_writing(tiny_ws):
+    # Evaluation reads and writes only Parquet: Workspace.engine shares the catalog's DuckDB instance when it
+    # opens and falls back to an in-memory one when another process holds the catalog for writing (a DuckDB
+    # CLI session on it, say). The views still need the catalog: `errors` then says so in one line.
+    import subprocess
+    import sys
+
+    holder = subprocess.Popen([sys.executable, "-c", "import duckdb, sys, time\n"
+                               f"con = duckdb.connect({str(tiny_ws / 'catalog.duckdb')!r})\n"
+                               "print('held', flush=True)\n"
+                               "sys.stdin.read()\n"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        res = odfail_cli("evaluate", "-w", tiny_ws, "--run", "r", "--format", "json")
+        assert res.returncode == 0, res.stderr
+        assert json.loads(res.stdout)["at_iou"]["tp"] == 1  # as in the hand-computed case above
+        res = odfail_cli("errors", "-w", tiny_ws, "--run", "r")
+        assert res.returncode == 2 and res.stderr.startswith("error: cannot open ") and "lock" in res.stderr
+        assert len(res.stderr.strip().splitlines()) == 1
+    finally:
+        holder.communicate("")
+    assert Workspace(tiny_ws).sql("select count(*) n from matches")["n"][0] == 3
