@@ -21,6 +21,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,14 +53,25 @@ def timed(cmd: list[str]) -> tuple[float, float, str, float]:
         return seconds, usage.ru_maxrss / 1024, out.read(), usage.ru_utime + usage.ru_stime
 
 
-def median_of(cmds, repeat: int, before=None) -> tuple[float, float, str, float]:
-    runs = []
-    for _ in range(repeat):
-        if before:
-            before()
-        runs.append(timed(cmds))
-    return (statistics.median(r[0] for r in runs), max(r[1] for r in runs), runs[-1][2],
-            statistics.median(r[3] for r in runs))
+def side_by_side(entries: list[tuple[str, list[str], Callable[[], object] | None, int]], repeat: int
+                 ) -> dict[str, tuple[float, float, str, float]]:
+    """Whole-process timings of several tools on one task, interleaved: round r runs, one after the other,
+    every tool that still has runs to make (entry: name, command, what to do before each run, how many runs),
+    so that a slow spell of the machine (the same process varies by 10-20% over minutes on this VM) hits all
+    alike. Returns name -> (median seconds, peak MiB, stdout of its last run, median CPU seconds)."""
+    runs: dict[str, list] = {name: [] for name, *_ in entries}
+    for r in range(repeat):
+        for name, cmd, before, times in entries:
+            if r < times:
+                if before:
+                    before()
+                runs[name].append(timed(cmd))
+    return {name: (statistics.median(x[0] for x in rs), max(x[1] for x in rs), rs[-1][2],
+                   statistics.median(x[3] for x in rs)) for name, rs in runs.items()}
+
+
+def peer_cmd(peer: str, mode: str, gt: Path, dt: Path, *extra: str) -> list[str]:
+    return [PY, str(ROOT / "benchmarks" / "peers.py"), peer, mode, str(gt), str(dt), *extra]
 
 
 def make_data(name: str, masks: bool = False) -> tuple[Path, Path]:
@@ -87,31 +99,31 @@ def bench_set(name: str, repeat: int, slow_max: int) -> list[dict]:
     subprocess.run(fresh_ingest(ws, gt, dt), check=True, capture_output=True)
     subprocess.run(ODFAIL + ["evaluate", "-w", str(ws), "--run", "bench"], check=True, capture_output=True)
 
-    def ingest_cmd():
-        return fresh_ingest(ws, gt, dt)
+    def reingest() -> None:
+        subprocess.run(fresh_ingest(ws, gt, dt), check=True, capture_output=True)
 
-    s, mem, _, cpu = median_of(ingest_cmd(), repeat, before=lambda: shutil.rmtree(ws, ignore_errors=True))
-    rows.append({"set": name, "task": "load / ingest (process)", "tool": "odfail ingest", "s": s, "mib": mem,
-                 "cpu": cpu})
-    for peer in peers:
-        s, mem, _, cpu = median_of([PY, str(ROOT / "benchmarks" / "peers.py"), peer, "load", str(gt), str(dt)],
-                                   1 if peer == "pycocotools" else repeat)
-        rows.append({"set": name, "task": "load / ingest (process)", "tool": peer, "s": s, "mib": mem, "cpu": cpu})
+    def times(peer: str) -> int:
+        return 1 if peer == "pycocotools" else repeat
 
+    task = "load / ingest (process)"
+    res = side_by_side([("odfail ingest", fresh_ingest(ws, gt, dt), lambda: shutil.rmtree(ws, ignore_errors=True),
+                         repeat)] + [(p, peer_cmd(p, "load", gt, dt), None, times(p)) for p in peers], repeat)
+    for tool, (s, mem, _, cpu) in res.items():
+        rows.append({"set": name, "task": task, "tool": tool, "s": s, "mib": mem, "cpu": cpu})
+
+    task = "evaluate (process)"
     eval_cmd = ODFAIL + ["evaluate", "-w", str(ws), "--run", "bench", "--format", "json"]
-    s, mem, out, cpu = median_of(eval_cmd, repeat,
-                                 before=lambda: subprocess.run(ingest_cmd(), check=True, capture_output=True))
-    ap = json.loads(out)["coco"]["AP"]
-    rows.append({"set": name, "task": "evaluate (process)", "tool": "odfail evaluate", "s": s, "mib": mem, "cpu": cpu,
-                 "AP": ap})
-    for peer in peers:
-        s, mem, out, cpu = median_of([PY, str(ROOT / "benchmarks" / "peers.py"), peer, "eval", str(gt), str(dt)],
-                                     1 if peer == "pycocotools" else repeat)
-        rows.append({"set": name, "task": "evaluate (process)", "tool": peer, "s": s, "mib": mem, "cpu": cpu,
-                     "AP": float(out.strip().splitlines()[-1])})
-    s, mem, _, cpu = median_of(FLOOR, max(repeat, 5))
-    rows.append({"set": name, "task": "evaluate (process)", "tool": "odfail start-up floor (imports + cached "
-                 "kernels, no work)", "s": s, "mib": mem, "cpu": cpu})
+    floor = "odfail start-up floor (imports + cached kernels, no work)"
+    res = side_by_side([("odfail evaluate", eval_cmd, reingest, repeat)]
+                       + [(p, peer_cmd(p, "eval", gt, dt), None, times(p)) for p in peers]
+                       + [(floor, FLOOR, None, repeat)], repeat)
+    for tool, (s, mem, out, cpu) in res.items():
+        row = {"set": name, "task": task, "tool": tool, "s": s, "mib": mem, "cpu": cpu}
+        if tool == "odfail evaluate":
+            row["AP"] = json.loads(out)["coco"]["AP"]
+        elif tool != floor:
+            row["AP"] = float(out.strip().splitlines()[-1])
+        rows.append(row)
 
     _, _, out, _ = timed([PY, str(ROOT / "benchmarks" / "inproc_odfail.py"), str(ws), "bench"])
     rows.append({"set": name, "task": "evaluate+accumulate (in-process)", "tool": "odfail", "s": float(out)})
@@ -131,16 +143,15 @@ def bench_errors(name: str, repeat: int) -> list[dict]:
     cmd = ODFAIL + ["errors", "-w", str(ws), "--run", "bench", "--format", "json"]
     subprocess.run(fresh_ingest(ws, gt, dt), check=True, capture_output=True)
     subprocess.run(cmd, check=True, capture_output=True)  # warm the page cache and the numba cache, untimed
-    s, mem, out, cpu = median_of(cmd, repeat,
-                                 before=lambda: subprocess.run(fresh_ingest(ws, gt, dt), check=True,
-                                                               capture_output=True))
     task = "TIDE errors (process)"
-    rows.append({"set": name, "task": task, "tool": "odfail errors", "s": s, "mib": mem, "cpu": cpu, "ref": "hotcoco",
-                 "dCls": json.loads(out)["dAP"]["Cls"]})
-    for peer in ("hotcoco", "tidecv"):
-        s, mem, out, cpu = median_of(peers + [peer, "tide", str(gt), str(dt)], repeat if peer == "hotcoco" else 1)
-        rows.append({"set": name, "task": task, "tool": peer, "s": s, "mib": mem, "cpu": cpu, "ref": "hotcoco",
-                     "dCls": float(out.strip().splitlines()[-1])})
+    res = side_by_side([("odfail errors", cmd, lambda: subprocess.run(fresh_ingest(ws, gt, dt), check=True,
+                                                                      capture_output=True), repeat),
+                        ("hotcoco", peer_cmd("hotcoco", "tide", gt, dt), None, repeat),
+                        ("tidecv", peer_cmd("tidecv", "tide", gt, dt), None, 1)], repeat)
+    for tool, (s, mem, out, cpu) in res.items():
+        d_cls = json.loads(out)["dAP"]["Cls"] if tool == "odfail errors" else float(out.strip().splitlines()[-1])
+        rows.append({"set": name, "task": task, "tool": tool, "s": s, "mib": mem, "cpu": cpu, "ref": "hotcoco",
+                     "dCls": d_cls})
     _, _, out, _ = timed([PY, str(ROOT / "benchmarks" / "inproc_odfail.py"), str(ws), "bench", "errors"])
     first, best = map(float, out.split())
     _, _, out, _ = timed(peers + ["hotcoco", "tide-inproc", str(gt), str(dt)])
@@ -161,23 +172,20 @@ def bench_segm(name: str, repeat: int, slow_max: int) -> list[dict]:
     subprocess.run(fresh_ingest(ws, gt, dt), check=True, capture_output=True)
     subprocess.run(cmd, check=True, capture_output=True)  # warm caches, untimed
     rows = []
-    task = "segm evaluate (process)"
-    s, mem, out, cpu = median_of(cmd, repeat,
-                                 before=lambda: subprocess.run(fresh_ingest(ws, gt, dt), check=True,
-                                                               capture_output=True))
-    rows.append({"set": name, "task": task, "tool": "odfail evaluate --iou-type segm", "s": s, "mib": mem, "cpu": cpu,
-                 "AP": json.loads(out)["coco"]["AP"], "ref": "ultrafast"})
-    for peer in peers:
-        s, mem, out, cpu = median_of([PY, str(ROOT / "benchmarks" / "peers.py"), peer, "eval", str(gt), str(dt),
-                                      "segm"], 1 if peer == "pycocotools" else repeat)
-        rows.append({"set": name, "task": task, "tool": peer, "s": s, "mib": mem, "cpu": cpu, "ref": "ultrafast",
-                     "AP": float(out.strip().splitlines()[-1])})
-    # a second evaluation of the same workspace reads the masks the first one stored
-    s, mem, out, cpu = median_of(cmd, repeat)
-    rows.append({"set": name, "task": "segm evaluate (process), masks stored", "s": s, "mib": mem, "cpu": cpu,
-                 "tool": "odfail evaluate --iou-type segm", "AP": json.loads(out)["coco"]["AP"], "ref": "ultrafast"})
-    rows.append({**next(r for r in rows if r["task"] == task and r["tool"] == "ultrafast"),
-                 "task": "segm evaluate (process), masks stored"})
+    task, stored = "segm evaluate (process)", "segm evaluate (process), masks stored"
+    tool = "odfail evaluate --iou-type segm"
+    # each round: a fresh workspace's first evaluation (it converts and stores every mask), then a second
+    # evaluation of it (reads the stored masks), then the peers
+    res = side_by_side([(tool, cmd, lambda: subprocess.run(fresh_ingest(ws, gt, dt), check=True,
+                                                           capture_output=True), repeat),
+                        (stored, cmd, None, repeat)]
+                       + [(p, peer_cmd(p, "eval", gt, dt, "segm"), None, 1 if p == "pycocotools" else repeat)
+                          for p in peers], repeat)
+    for key, (s, mem, out, cpu) in res.items():
+        ap = json.loads(out)["coco"]["AP"] if key in (tool, stored) else float(out.strip().splitlines()[-1])
+        rows.append({"set": name, "task": stored if key == stored else task, "tool": tool if key == stored else key,
+                     "s": s, "mib": mem, "cpu": cpu, "AP": ap, "ref": "ultrafast"})
+    rows.append({**next(r for r in rows if r["task"] == task and r["tool"] == "ultrafast"), "task": stored})
     task = "segm evaluate+accumulate (in-process)"
     _, _, out, _ = timed([PY, str(ROOT / "benchmarks" / "inproc_odfail.py"), str(ws), "bench", "segm"])
     rows.append({"set": name, "task": task, "s": float(out),
