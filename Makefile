@@ -15,6 +15,7 @@ $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test,bench,dev]'
+	$(PY) -m compileall -q odfail  # an editable install is not byte-compiled, and PYTHONDONTWRITEBYTECODE may be set
 	touch $@
 
 demo: setup ## generate a COCO-like sample, ingest it, evaluate it COCO-exactly, type its errors, print the results
