@@ -71,6 +71,21 @@ def side_by_side(entries: list[tuple[str, list[str], Callable[[], object] | None
                    statistics.median(x[3] for x in rs)) for name, rs in runs.items()}
 
 
+def inproc_side_by_side(entries: list[tuple[str, list[str], int]], repeat: int) -> dict[str, list[float]]:
+    """In-process timings, which each script prints (one or more numbers): its process runs ``times`` times,
+    interleaved with the others' as in `side_by_side`, and each printed number is the median over those runs
+    (one run of a first-call timing is one sample, and varies by ~20% here)."""
+    outs: dict[str, list] = {name: [] for name, _, _ in entries}
+    for r in range(repeat):
+        for name, cmd, times in entries:
+            if r < times:
+                outs[name].append([float(v) for v in timed(cmd)[2].split()])
+    return {name: [statistics.median(col) for col in zip(*vals)] for name, vals in outs.items()}
+
+
+INPROC = [PY, str(ROOT / "benchmarks" / "inproc_odfail.py")]
+
+
 def peer_cmd(peer: str, mode: str, gt: Path, dt: Path, *extra: str) -> list[str]:
     return [PY, str(ROOT / "benchmarks" / "peers.py"), peer, mode, str(gt), str(dt), *extra]
 
@@ -126,11 +141,11 @@ def bench_set(name: str, repeat: int, slow_max: int) -> list[dict]:
             row["AP"] = float(out.strip().splitlines()[-1])
         rows.append(row)
 
-    _, _, out, _ = timed([PY, str(ROOT / "benchmarks" / "inproc_odfail.py"), str(ws), "bench"])
-    rows.append({"set": name, "task": "evaluate+accumulate (in-process)", "tool": "odfail", "s": float(out)})
-    for peer in [p for p in peers if p != "pycocotools"]:
-        _, _, out, _ = timed([PY, str(ROOT / "benchmarks" / "peers.py"), peer, "inproc", str(gt), str(dt)])
-        rows.append({"set": name, "task": "evaluate+accumulate (in-process)", "tool": peer, "s": float(out)})
+    res = inproc_side_by_side([("odfail", INPROC + [str(ws), "bench"], repeat)]
+                              + [(p, peer_cmd(p, "inproc", gt, dt), 1 if p == "faster-coco-eval" else repeat)
+                                 for p in peers if p != "pycocotools"], repeat)
+    for tool, (s,) in res.items():
+        rows.append({"set": name, "task": "evaluate+accumulate (in-process)", "tool": tool, "s": s})
     return rows
 
 
@@ -139,7 +154,6 @@ def bench_errors(name: str, repeat: int) -> list[dict]:
     then the taxonomy and dAP alone, in-process, against hotcoco's tide_errors call."""
     gt, dt = make_data(name)
     ws = DATA / f"ws-{name}"
-    peers = [PY, str(ROOT / "benchmarks" / "peers.py")]
     rows = []
     cmd = ODFAIL + ["errors", "-w", str(ws), "--run", "bench", "--format", "json"]
     subprocess.run(fresh_ingest(ws, gt, dt), check=True, capture_output=True)
@@ -153,10 +167,9 @@ def bench_errors(name: str, repeat: int) -> list[dict]:
         d_cls = json.loads(out)["dAP"]["Cls"] if tool == "odfail errors" else float(out.strip().splitlines()[-1])
         rows.append({"set": name, "task": task, "tool": tool, "s": s, "mib": mem, "cpu": cpu, "ref": "hotcoco",
                      "dCls": d_cls})
-    _, _, out, _ = timed([PY, str(ROOT / "benchmarks" / "inproc_odfail.py"), str(ws), "bench", "errors"])
-    first, best = map(float, out.split())
-    _, _, out, _ = timed(peers + ["hotcoco", "tide-inproc", str(gt), str(dt)])
-    h_first, h_best = map(float, out.split())
+    res = inproc_side_by_side([("odfail", INPROC + [str(ws), "bench", "errors"], repeat),
+                               ("hotcoco", peer_cmd("hotcoco", "tide-inproc", gt, dt), repeat)], repeat)
+    (first, best), (h_first, h_best) = res["odfail"], res["hotcoco"]
     for task, ours, theirs in (("TIDE errors, first call (in-process)", first, h_first),
                                ("TIDE errors, repeated call (in-process)", best, h_best)):
         rows.append({"set": name, "task": task, "tool": "odfail", "s": ours, "ref": "hotcoco"})
@@ -188,13 +201,12 @@ def bench_segm(name: str, repeat: int, slow_max: int) -> list[dict]:
                      "s": s, "mib": mem, "cpu": cpu, "AP": ap, "ref": "ultrafast"})
     rows.append({**next(r for r in rows if r["task"] == task and r["tool"] == "ultrafast"), "task": stored})
     task = "segm evaluate+accumulate (in-process)"
-    _, _, out, _ = timed([PY, str(ROOT / "benchmarks" / "inproc_odfail.py"), str(ws), "bench", "segm"])
-    rows.append({"set": name, "task": task, "s": float(out),
-                 "tool": "odfail (masks stored by an earlier evaluation; decoding included)",
-                 "ref": "ultrafast"})
-    for peer in [p for p in peers if p != "pycocotools"]:
-        _, _, out, _ = timed([PY, str(ROOT / "benchmarks" / "peers.py"), peer, "inproc", str(gt), str(dt), "segm"])
-        rows.append({"set": name, "task": task, "tool": peer, "s": float(out), "ref": "ultrafast"})
+    odfail = "odfail (masks stored by an earlier evaluation; decoding included)"
+    res = inproc_side_by_side([(odfail, INPROC + [str(ws), "bench", "segm"], repeat)]
+                              + [(p, peer_cmd(p, "inproc", gt, dt, "segm"), 1 if p == "faster-coco-eval" else repeat)
+                                 for p in peers if p != "pycocotools"], repeat)
+    for tool, (s,) in res.items():
+        rows.append({"set": name, "task": task, "tool": tool, "s": s, "ref": "ultrafast"})
     return rows
 
 
