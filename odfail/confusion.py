@@ -95,7 +95,7 @@ def confusion(workspace: Workspace | str, run: str, iou: float = 0.5, score: flo
     ws.require_run(run)
     con = ws.connect()
     try:
-        if not has_tide_matches(con, run, iou, iou_type):
+        if not has_tide_matches(ws, con, run, iou, iou_type):
             con.close()
             match_tide(ws, run, iou, iou_type)
             con = ws.connect()

@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from odfail.evaluate import Params
     from odfail.workspace import Workspace
 
@@ -139,7 +141,8 @@ def load_inputs(ws: Workspace, run: str, params: Params, iou_type: str = "bbox",
                 gt[c] = np.ascontiguousarray(g_mask.box[:, j])
                 dt[c] = np.ascontiguousarray(d_mask.box[:, j])
             images = np.unique(in_file)
-            pending = (d_mask, g_mask, _index(images, dt["image_id"])[0], _index(images, gt["image_id"])[0],
+            image_of = _indexer(images)
+            pending = (d_mask, g_mask, image_of(dt["image_id"])[0], image_of(gt["image_id"])[0],
                        len(images), params.use_cats and not cross_class)
     img_ids = in_file if params.img_ids is None else params.img_ids
     if params.cat_ids is not None:
@@ -190,17 +193,31 @@ def decode_masks(inputs: Inputs) -> Inputs:
 
 def _index(ids: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Position of each value in sorted unique ``ids`` and whether it is there at all."""
-    if not len(ids) or not len(values):
-        return np.zeros(len(values), np.int64), np.zeros(len(values), bool)
-    lo, hi = min(ids[0], values.min()), max(ids[-1], values.max())
-    if lo >= 0 and hi < 50_000_000:
+    return _indexer(ids)(values)
+
+
+def _indexer(ids: np.ndarray) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """`_index` into sorted unique ``ids`` for several value arrays, building its lookup table once."""
+    table = None
+    if len(ids) and ids[0] >= 0 and ids[-1] < 50_000_000:
         # COCO ids are small non-negative integers: one gather from a dense table beats a binary search per row
-        table = np.full(hi + 1, -1, dtype=np.int64)
+        table = np.full(int(ids[-1]) + 1, -1, dtype=np.int64)
         table[ids] = np.arange(len(ids))
-        pos = table[values]
-        return np.maximum(pos, 0), pos >= 0
-    pos = np.minimum(np.searchsorted(ids, values), len(ids) - 1)
-    return pos, ids[pos] == values
+
+    def lookup(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if not len(ids) or not len(values):
+            return np.zeros(len(values), np.int64), np.zeros(len(values), bool)
+        if table is not None:
+            inside = (values >= 0) & (values < len(table))
+            if inside.all():
+                pos = table[values]
+                return np.maximum(pos, 0), pos >= 0
+            pos = table[np.where(inside, values, 0)]
+            return np.maximum(pos, 0), inside & (pos >= 0)
+        pos = np.minimum(np.searchsorted(ids, values), len(ids) - 1)
+        return pos, ids[pos] == values
+
+    return lookup
 
 
 def match(inputs: Inputs, params: Params, iou_thrs: np.ndarray) -> Matches:
@@ -209,10 +226,11 @@ def match(inputs: Inputs, params: Params, iou_thrs: np.ndarray) -> Matches:
 
     gt, dt = inputs.gt, inputs.dt
     n_img, n_cat = len(inputs.img_ids), len(inputs.cat_ids)
-    g_img, g_ok = _index(inputs.img_ids, gt["image_id"])
-    g_cat, g_ok2 = _index(inputs.cat_ids, gt["category_id"])
-    d_img, d_ok = _index(inputs.img_ids, dt["image_id"])
-    d_cat, d_ok2 = _index(inputs.cat_ids, dt["category_id"])
+    image_of, category_of = _indexer(inputs.img_ids), _indexer(inputs.cat_ids)
+    g_img, g_ok = image_of(gt["image_id"])
+    g_cat, g_ok2 = category_of(gt["category_id"])
+    d_img, d_ok = image_of(dt["image_id"])
+    d_cat, d_ok2 = category_of(dt["category_id"])
     g_sel = np.flatnonzero(g_ok & g_ok2)
     d_sel = np.flatnonzero(d_ok & d_ok2)
     if len(g_sel) < len(g_ok):
@@ -293,8 +311,9 @@ def image_facts(inputs: Inputs, m: Matches, max_det: int) -> dict[str, np.ndarra
     keep[m.dt_rows] = m.dt_rank < max_det
     all_ids = np.union1d(inputs.img_ids, np.union1d(gt["image_id"], dt["image_id"])) if (
         len(m.gt_rows) < len(gt["gt_id"]) or len(m.dt_rows) < n_dt) else inputs.img_ids
-    g_img, _ = _index(all_ids, gt["image_id"])
-    d_img, _ = _index(all_ids, dt["image_id"])
+    image_of = _indexer(all_ids)
+    g_img, _ = image_of(gt["image_id"])
+    d_img, _ = image_of(dt["image_id"])
     iou_same, gt_same, iou_other, gt_other, iou_crowd, gt_iou, gt_best = _kernels.image_facts(
         gt["x"], gt["y"], gt["w"], gt["h"], g_img, gt["category_id"], gt["iscrowd"],
         dt["x"], dt["y"], dt["w"], dt["h"], d_img, dt["category_id"], keep, len(all_ids))

@@ -188,3 +188,22 @@ def test_evaluate_works_while_a_duckdb_session_holds_the_catalog_for_writing(tin
     finally:
         holder.communicate("")
     assert Workspace(tiny_ws).sql("select count(*) n from matches")["n"][0] == 3
+
+
+def test_index_finds_values_in_sorted_ids_on_the_dense_table_path_and_the_search_path():
+    # match._index / _indexer: a dense lookup table for small non-negative ids, a binary search otherwise;
+    # values absent from the ids (negative, past the largest id, between ids) must come back as not found
+    from odfail.match import _index
+
+    rng = np.random.default_rng(1)
+    for _ in range(300):
+        big = rng.random() < 0.3  # ids up to 2**40: the binary-search path
+        ids = np.unique(rng.integers(-5 if rng.random() < 0.2 else 0, 1 << 40 if big else 1000,
+                                     rng.integers(0, 50)))
+        values = rng.integers(-10, 1 << 40 if big else 1200, rng.integers(0, 200))
+        if len(ids):
+            values = np.concatenate([values, rng.choice(ids, 20)])
+        pos, found = _index(ids, values)
+        known = {int(i): k for k, i in enumerate(ids)}
+        assert found.tolist() == [int(v) in known for v in values]
+        assert [int(p) for p, f in zip(pos, found) if f] == [known[int(v)] for v, f in zip(values, found) if f]
