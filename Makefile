@@ -32,7 +32,7 @@ test: setup ## run the test suite (oracle tests against pycocotools and tidecv o
 test-slow: setup ## the long property tests too
 	$(PY) -m pytest -m "slow or not slow"
 
-bench: setup ## speed side by side with pycocotools, faster-coco-eval, hotcoco, ultrafast-pycocotools and tidecv (~20 min)
+bench: setup ## speed side by side with pycocotools, faster-coco-eval, hotcoco, ultrafast-pycocotools and tidecv (~10 min once the data exists; generating it takes longer the first time)
 	$(PY) benchmarks/run.py
 
 lint: setup ## ruff
