@@ -46,11 +46,10 @@ def _nrt_functions(ctx):
 
     import llvmlite
     import numba
+    from numba.core import config
 
     codegen = ctx.codegen()
     key = repr((numba.__version__, llvmlite.__version__, codegen.magic_tuple())).encode()
-    from numba.core import config
-
     # beside the kernels: numba's cache directory when NUMBA_CACHE_DIR sets one, else this package's __pycache__
     folder = Path(config.CACHE_DIR) if config.CACHE_DIR else Path(__file__).parent / "__pycache__"
     path = folder / f"odfail-numba-nrt-{hashlib.sha1(key).hexdigest()[:16]}.bin"

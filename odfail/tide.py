@@ -207,12 +207,12 @@ def write_tide_matches(ws: Workspace, run: str, pos: float, facts: dict[str, np.
     others = (f"select * from read_parquet({_quote(str(target))}) "
               "where not (pos_threshold = $pos and iou_type = $iou_type) union all " if target.exists() else "")
     con = con or ws.engine()
-    # Rows in no particular order: DuckDB then writes row groups as they come, instead of holding them back to
-    # keep the input's order (~70 MB less at 325k predictions, and faster). Uncompressed: snappy halved the
-    # file (37 -> 15 MB at 325k predictions) but doubled the CPU of reading it, which is most of what the
-    # error views cost (the prediction_errors query: 50 instead of 60 ms).
-    con.execute("set session preserve_insertion_order = false")
     try:
+        # Rows in no particular order: DuckDB then writes row groups as they come, instead of holding them back
+        # to keep the input's order (~70 MB less at 325k predictions, and faster). Uncompressed: snappy halved
+        # the file (37 -> 15 MB at 325k predictions) but doubled the CPU of reading it, which is most of what
+        # the error views cost (the prediction_errors query: 50 instead of 60 ms).
+        con.execute("set session preserve_insertion_order = false")
         con.register("src", facts)
         con.register("const", _const(run, pos, iou_type))
         con.execute(f"copy ({others} {_FACTS_SQL.format(src='src', const='const')}) to {_quote(str(tmp))} "
