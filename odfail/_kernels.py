@@ -92,8 +92,10 @@ def _iou(d, g, crowd, dx, dy, dw, dh, gx, gy, gw, gh, masks):
     of them, the mask areas and the predictions' mask height (a column's length), -1 where a GT mask of its image
     has another size."""
     v = _box_iou(dx[d], dy[d], dw[d], dh[d], gx[g], gy[g], gw[g], gh[g], crowd)
-    d_cnt, d_start, d_end, d_area, d_h, g_cnt, g_start, g_end, g_area = masks
-    if v > 0 and len(d_start):
+    # masks unpacked only for a pair that needs them: unpacking takes a reference to each of its nine arrays,
+    # and for every box pair that cost more than the IoU itself (tidecv's matching: 83 -> 44 ms on 325k)
+    if v > 0 and len(masks[1]):
+        d_cnt, d_start, d_end, d_area, d_h, g_cnt, g_start, g_end, g_area = masks
         if d_end[d] == d_start[d] or g_end[g] == g_start[g]:
             return 0.0
         # the columns both mask boxes span (mask boxes hold whole pixels); d_h < 0: sizes differ, walk all
