@@ -86,6 +86,11 @@ def inproc_side_by_side(entries: list[tuple[str, list[str], int]], repeat: int) 
 INPROC = [PY, str(ROOT / "benchmarks" / "inproc_odfail.py")]
 
 
+def runs(peer: str, repeat: int, once: str = "pycocotools") -> int:
+    """How many runs a peer gets: the slow one (pycocotools whole, faster-coco-eval in-process) runs once."""
+    return 1 if peer == once else repeat
+
+
 def peer_cmd(peer: str, mode: str, gt: Path, dt: Path, *extra: str) -> list[str]:
     return [PY, str(ROOT / "benchmarks" / "peers.py"), peer, mode, str(gt), str(dt), *extra]
 
@@ -118,12 +123,9 @@ def bench_set(name: str, repeat: int, slow_max: int) -> list[dict]:
     def reingest() -> None:
         subprocess.run(fresh_ingest(ws, gt, dt), check=True, capture_output=True)
 
-    def times(peer: str) -> int:
-        return 1 if peer == "pycocotools" else repeat
-
     task = "load / ingest (process)"
     res = side_by_side([("odfail ingest", fresh_ingest(ws, gt, dt), lambda: shutil.rmtree(ws, ignore_errors=True),
-                         repeat)] + [(p, peer_cmd(p, "load", gt, dt), None, times(p)) for p in peers], repeat)
+                         repeat)] + [(p, peer_cmd(p, "load", gt, dt), None, runs(p, repeat)) for p in peers], repeat)
     for tool, (s, mem, _, cpu) in res.items():
         rows.append({"set": name, "task": task, "tool": tool, "s": s, "mib": mem, "cpu": cpu})
 
@@ -131,7 +133,7 @@ def bench_set(name: str, repeat: int, slow_max: int) -> list[dict]:
     eval_cmd = ODFAIL + ["evaluate", "-w", str(ws), "--run", "bench", "--format", "json"]
     floor = "odfail start-up floor (imports + cached kernels, no work)"
     res = side_by_side([("odfail evaluate", eval_cmd, reingest, repeat)]
-                       + [(p, peer_cmd(p, "eval", gt, dt), None, times(p)) for p in peers]
+                       + [(p, peer_cmd(p, "eval", gt, dt), None, runs(p, repeat)) for p in peers]
                        + [(floor, FLOOR, None, repeat)], repeat)
     for tool, (s, mem, out, cpu) in res.items():
         row = {"set": name, "task": task, "tool": tool, "s": s, "mib": mem, "cpu": cpu}
@@ -142,7 +144,7 @@ def bench_set(name: str, repeat: int, slow_max: int) -> list[dict]:
         rows.append(row)
 
     res = inproc_side_by_side([("odfail", INPROC + [str(ws), "bench"], repeat)]
-                              + [(p, peer_cmd(p, "inproc", gt, dt), 1 if p == "faster-coco-eval" else repeat)
+                              + [(p, peer_cmd(p, "inproc", gt, dt), runs(p, repeat, "faster-coco-eval"))
                                  for p in peers if p != "pycocotools"], repeat)
     for tool, (s,) in res.items():
         rows.append({"set": name, "task": "evaluate+accumulate (in-process)", "tool": tool, "s": s})
@@ -193,7 +195,7 @@ def bench_segm(name: str, repeat: int, slow_max: int) -> list[dict]:
     res = side_by_side([(tool, cmd, lambda: subprocess.run(fresh_ingest(ws, gt, dt), check=True,
                                                            capture_output=True), repeat),
                         (stored, cmd, None, repeat)]
-                       + [(p, peer_cmd(p, "eval", gt, dt, "segm"), None, 1 if p == "pycocotools" else repeat)
+                       + [(p, peer_cmd(p, "eval", gt, dt, "segm"), None, runs(p, repeat))
                           for p in peers], repeat)
     for key, (s, mem, out, cpu) in res.items():
         ap = json.loads(out)["coco"]["AP"] if key in (tool, stored) else float(out.strip().splitlines()[-1])
@@ -203,7 +205,7 @@ def bench_segm(name: str, repeat: int, slow_max: int) -> list[dict]:
     task = "segm evaluate+accumulate (in-process)"
     odfail = "odfail (masks stored by an earlier evaluation; decoding included)"
     res = inproc_side_by_side([(odfail, INPROC + [str(ws), "bench", "segm"], repeat)]
-                              + [(p, peer_cmd(p, "inproc", gt, dt, "segm"), 1 if p == "faster-coco-eval" else repeat)
+                              + [(p, peer_cmd(p, "inproc", gt, dt, "segm"), runs(p, repeat, "faster-coco-eval"))
                                  for p in peers if p != "pycocotools"], repeat)
     for tool, (s,) in res.items():
         rows.append({"set": name, "task": task, "tool": tool, "s": s, "ref": "ultrafast"})

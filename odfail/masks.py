@@ -96,30 +96,28 @@ def load_masks(ws: Workspace, table: str, key: str, ids: np.ndarray, run: str | 
     in the order of ``ids``: read from the workspace's columnar mask table (``gt_masks`` / ``pred_masks``), or
     converted from the stored segmentations and written there on first use."""
     path = ws.table_path(_MASK_TABLE[table], run)
-    masks = _read(path, key, ids) if stored and path.exists() else None
-    if masks is None:
-        masks = from_segmentations(ws, table, key, ids, run)
-        try:
-            _write(path, key, ids, masks, run)
-        except OSError:
-            pass  # a read-only workspace: convert again next time
+    con = ws.engine()
+    try:
+        masks = _read(con, path, key, ids) if stored and path.exists() else None
+        if masks is None:
+            masks = from_segmentations(ws, table, key, ids, run, con)
+            try:
+                _write(con, path, key, ids, masks, run)
+            except OSError:
+                pass  # a read-only workspace: convert again next time
+    finally:
+        con.close()
     masks.source = (ws, table, key, ids, run)
     return masks
 
 
-def _read(path, key: str, ids: np.ndarray) -> Masks | None:
+def _read(con, path, key: str, ids: np.ndarray) -> Masks | None:
     """The stored masks, aligned to ``ids`` and not decoded yet; None if the table does not hold every one."""
-    import duckdb
-
     from odfail.match import _index
     from odfail.workspace import _quote
 
-    con = duckdb.connect()
-    try:
-        t = con.sql(f"select {key} as id, height, width, area, x, y, w, h, counts "
-                    f"from read_parquet({_quote(str(path))})").to_arrow_table(batch_size=max(len(ids), 1))
-    finally:
-        con.close()
+    t = con.sql(f"select {key} as id, height, width, area, x, y, w, h, counts "
+                f"from read_parquet({_quote(str(path))})").to_arrow_table(batch_size=max(len(ids), 1))
     if t.num_rows != len(ids):
         return None
     stored_ids = _column(t.column("id"), np.int64)
@@ -138,13 +136,12 @@ def _read(path, key: str, ids: np.ndarray) -> Masks | None:
     return Masks(h, w, area, box, strings=(*_strings(t.column("counts")), rows))
 
 
-def _write(path, key: str, ids: np.ndarray, masks: Masks, run: str | None) -> None:
+def _write(con, path, key: str, ids: np.ndarray, masks: Masks, run: str | None) -> None:
     """Store masks converted by `from_segmentations` as Parquet in the order of ``ids``, the runs as COCO's
     compressed RLE strings (a quarter of the bytes of uint32 runs, and what pycocotools reads). The Arrow
     columns are built from buffers: pyarrow's numpy conversion would import pandas."""
     import os
 
-    import duckdb
     import pyarrow as pa
 
     from odfail.workspace import DERIVED_PARQUET, _quote
@@ -164,61 +161,53 @@ def _write(path, key: str, ids: np.ndarray, masks: Masks, run: str | None) -> No
                "counts": strings}
     table = pa.Table.from_arrays(list(columns.values()), names=list(columns))
     tmp = path.with_suffix(f".parquet.{os.getpid()}.tmp")
-    con = duckdb.connect()
-    try:
-        con.register("src", table)
-        head = "$run as run, " if run is not None else ""
-        con.execute(f"""copy (select {head}{key}, height::INTEGER as height, width::INTEGER as width, area,
-                                     x, y, w, h, counts from src)
-                        to {_quote(str(tmp))} ({DERIVED_PARQUET})""",
-                    {"run": run} if run is not None else None)
-    finally:
-        con.close()
+    con.register("src", table)
+    head = "$run as run, " if run is not None else ""
+    con.execute(f"""copy (select {head}{key}, height::INTEGER as height, width::INTEGER as width, area,
+                                 x, y, w, h, counts from src)
+                    to {_quote(str(tmp))} ({DERIVED_PARQUET})""",
+                {"run": run} if run is not None else None)
+    con.unregister("src")
     os.replace(tmp, path)
 
 
-def from_segmentations(ws: Workspace, table: str, key: str, ids: np.ndarray, run: str | None = None) -> Masks:
+def from_segmentations(ws: Workspace, table: str, key: str, ids: np.ndarray, run: str | None, con) -> Masks:
     """The stored segmentations of ``table`` for these ids, in their order, as `Masks` (see `load_masks`):
     compressed RLE strings are kept as they are (pycocotools' annToRLE keeps them too), polygons are rasterised
     at their image's size and uncompressed RLE encoded, both as annToRLE does. Raises WorkspaceError on a
-    mask that does not cover its size exactly."""
-    import duckdb
+    mask that does not cover its size exactly. ``con``: a DuckDB connection (`Workspace.engine`)."""
     import pyarrow.compute as pc
 
     from odfail import _rle
     from odfail.exceptions import WorkspaceError
-    from odfail.match import _index
+    from odfail.match import _indexer
     from odfail.workspace import _quote
 
     src = f"read_parquet({_quote(str(ws.table_path(table, run)))})"
     images = f"read_parquet({_quote(str(ws.table_path('images')))})"
     batch = max(len(ids), 1)
-    con = duckdb.connect()
-    try:
-        # one pass over the JSON: an RLE's size and counts; counts[0] is there only for uncompressed counts
-        rle = con.sql(f"""
-            select {key} as id, p[1]::BIGINT as h, p[2]::BIGINT as w, p[3] as s, p[4] is not null as is_list
-            from (select {key}, json_extract_string(segmentation, ['$.size[0]', '$.size[1]', '$.counts',
-                                                                   '$.counts[0]']) as p
-                  from {src} where segmentation is not null)""").to_arrow_table(batch_size=batch)
-        is_list = rle.column("is_list")
-        polys = lists = None
-        if rle.column("s").null_count:  # no counts: polygons
-            polys = con.sql(f"""
-                select t.{key} as id, i.height as h, i.width as w, i.image_id,
-                       list_transform(p, lambda q: len(q)) as lens, flatten(p) as xy
-                from (select {key}, image_id, try_cast(segmentation as DOUBLE[][]) as p from {src}
-                      where json_type(segmentation) = 'ARRAY') t
-                join {images} i on i.image_id = t.image_id""").to_arrow_table(batch_size=batch)
-        if pc.any(is_list).as_py():
-            lists = con.sql(f"""
-                select {key} as id, (segmentation->'size'->>0)::BIGINT as h,
-                       (segmentation->'size'->>1)::BIGINT as w,
-                       try_cast(segmentation->'counts' as UINTEGER[]) as c
-                from {src} where json_type(segmentation->'counts') = 'ARRAY'""").to_arrow_table(batch_size=batch)
-        strings = rle.filter(pc.and_(pc.is_valid(rle.column("s")), pc.invert(is_list)))
-    finally:
-        con.close()
+    # one pass over the JSON: an RLE's size and counts; counts[0] is there only for uncompressed counts
+    rle = con.sql(f"""
+        select {key} as id, p[1]::BIGINT as h, p[2]::BIGINT as w, p[3] as s, p[4] is not null as is_list
+        from (select {key}, json_extract_string(segmentation, ['$.size[0]', '$.size[1]', '$.counts',
+                                                               '$.counts[0]']) as p
+              from {src} where segmentation is not null)""").to_arrow_table(batch_size=batch)
+    is_list = rle.column("is_list")
+    polys = lists = None
+    if rle.column("s").null_count:  # no counts: polygons
+        polys = con.sql(f"""
+            select t.{key} as id, i.height as h, i.width as w, i.image_id,
+                   list_transform(p, lambda q: len(q)) as lens, flatten(p) as xy
+            from (select {key}, image_id, try_cast(segmentation as DOUBLE[][]) as p from {src}
+                  where json_type(segmentation) = 'ARRAY') t
+            join {images} i on i.image_id = t.image_id""").to_arrow_table(batch_size=batch)
+    if pc.any(is_list).as_py():
+        lists = con.sql(f"""
+            select {key} as id, (segmentation->'size'->>0)::BIGINT as h,
+                   (segmentation->'size'->>1)::BIGINT as w,
+                   try_cast(segmentation->'counts' as UINTEGER[]) as c
+            from {src} where json_type(segmentation->'counts') = 'ARRAY'""").to_arrow_table(batch_size=batch)
+    strings = rle.filter(pc.and_(pc.is_valid(rle.column("s")), pc.invert(is_list)))
 
     def one_chunk(t, name):  # list columns: their values and offsets in one piece
         c = t.column(name)
@@ -248,12 +237,12 @@ def from_segmentations(ws: Workspace, table: str, key: str, ids: np.ndarray, run
     # every id's string, in the order of ids, copied once from its part (no segmentation: an empty string)
     n = len(ids)
     order = np.argsort(ids, kind="stable")
-    sorted_ids = ids[order]
+    place = _indexer(ids[order])
     h_all, w_all = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
     length = np.zeros(n, dtype=np.int64)
     dests = []
     for pid, ph, pw, _, off in parts:
-        pos, found = _index(sorted_ids, pid)
+        pos, found = place(pid)
         src = np.flatnonzero(found)
         dest = order[pos[src]]
         dests.append((dest, src))

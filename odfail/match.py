@@ -84,7 +84,7 @@ def load_inputs(ws: Workspace, run: str, params: Params, iou_type: str = "bbox",
     matching compares (same class, unless ``params.use_cats`` is off); segm decodes the masks that needs, or
     leaves that to `decode_masks` with ``decode=False``.
 
-    DuckDB scans the Parquet row groups in parallel; `_columns` streams its batches into numpy.
+    DuckDB scans the Parquet row groups in parallel, one query per column (`_columns`).
 
     pycocotools' loadRes rules for a result without a bbox (mask-only): its box is the mask's box (toBbox) and
     its area the mask's area. For segm evaluation every IoU is a mask IoU and the boxes handed to the kernels
@@ -235,11 +235,9 @@ def match(inputs: Inputs, params: Params, iou_thrs: np.ndarray) -> Matches:
     d_sel = np.flatnonzero(d_ok & d_ok2)
     if len(g_sel) < len(g_ok):
         g_img, g_cat = g_img[g_sel], g_cat[g_sel]
-    if len(d_sel) < len(d_ok):
-        d_img, d_cat = d_img[d_sel], d_cat[d_sel]
     score, pred_id = dt["score"], dt["pred_id"]
     if len(d_sel) < len(d_ok):  # (a copy only when rows are left out: 26 MB a column at 3.25M predictions)
-        score, pred_id = score[d_sel], pred_id[d_sel]
+        d_img, d_cat, score, pred_id = d_img[d_sel], d_cat[d_sel], score[d_sel], pred_id[d_sel]
     if params.use_cats:
         g_key = g_cat * n_img + g_img
         d_key = d_cat * n_img + d_img

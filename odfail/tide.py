@@ -349,8 +349,8 @@ def errors(workspace: Workspace | str, run: str, pos_threshold: float = POS_THRE
     dap = {name: float(max(mean[i + 1] - base, 0.0)) / 100 for i, name in enumerate(SHORT_NAMES)}
     special = (_tide_kernels.V_FP, _tide_kernels.V_FN)
     dap.update({name: float(mean[v] - base) / 100 for name, v in zip(SPECIAL, special)})
-    # predictions per (class, code) in one pass: column c holds code c (0 TP, then the five types in order)
-    by_code = np.bincount(k * 6 + code, minlength=K * 6).reshape(K, 6)
+    # predictions per (class, code) in one pass: column c holds code c (_CODES: TP, then the five types)
+    by_code = np.bincount(k * len(_CODES) + code, minlength=K * len(_CODES)).reshape(K, len(_CODES))
     counts_k = {name: by_code[:, i + 1] for i, name in enumerate(SHORT_NAMES[:5])}
     counts_k["Miss"] = n_miss
     per_class = {"category_id": cat_ids, "gt": n_gt, "ap": ap[_tide_kernels.V_BASE] / 100, **counts_k,
