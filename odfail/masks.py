@@ -139,25 +139,23 @@ def _read(con, path, key: str, ids: np.ndarray) -> Masks | None:
 def _write(con, path, key: str, ids: np.ndarray, masks: Masks, run: str | None) -> None:
     """Store masks converted by `from_segmentations` as Parquet in the order of ``ids``, the runs as COCO's
     compressed RLE strings (a quarter of the bytes of uint32 runs, and what pycocotools reads). The Arrow
-    columns are built from buffers: pyarrow's numpy conversion would import pandas."""
+    columns are built from buffers (``odfail._arrow``): pyarrow's numpy conversion would import pandas."""
     import os
 
     import pyarrow as pa
 
+    from odfail._arrow import column
     from odfail.workspace import DERIVED_PARQUET, _quote
-
-    def arr(a, typ):
-        a = np.ascontiguousarray(a)
-        return pa.Array.from_buffers(typ, len(a), [None, pa.py_buffer(a)])
 
     data, str_off, _ = masks.strings  # as `from_segmentations` builds them: string i is mask i
     big = len(data) >= 2**31
     strings = pa.Array.from_buffers(pa.large_string() if big else pa.string(), len(ids),
                                     [None, pa.py_buffer(str_off.astype(np.int64 if big else np.int32)),
                                      pa.py_buffer(data)])
-    columns = {key: arr(ids.astype(np.int64), pa.int64()), "height": arr(masks.h.astype(np.int64), pa.int64()),
-               "width": arr(masks.w.astype(np.int64), pa.int64()), "area": arr(masks.area, pa.int64()),
-               **{c: arr(masks.box[:, j], pa.float64()) for j, c in enumerate(("x", "y", "w", "h"))},
+    columns = {key: column(ids.astype(np.int64)), "height": column(masks.h.astype(np.int64)),
+               "width": column(masks.w.astype(np.int64)), "area": column(masks.area.astype(np.int64, copy=False)),
+               **{c: column(masks.box[:, j].astype(np.float64, copy=False))
+                  for j, c in enumerate(("x", "y", "w", "h"))},
                "counts": strings}
     table = pa.Table.from_arrays(list(columns.values()), names=list(columns))
     tmp = path.with_suffix(f".parquet.{os.getpid()}.tmp")
