@@ -34,16 +34,19 @@ from typing import TYPE_CHECKING
 
 from odfail.exceptions import InputError, WorkspaceError
 from odfail.ingest_checks import GT_SECTIONS, PRED_CHECKS, PRED_FIELDS, PRED_OK, all_ok, derived, first_problem
+from odfail.ingest_scan import GtIndex, Mapped, read_instances, results_table, scan_results
 from odfail.workspace import DERIVED, SCHEMAS, Workspace, _quote, check_run_name
 
 if TYPE_CHECKING:
     import duckdb
+    import pyarrow as pa
 
 # Stored row order: GT and predictions in COCO evaluation order (see odfail.match), so that evaluation sorts
 # nothing; pycocotools breaks score ties by file order, hence idx / pred_id last.
 _STORED_ORDER = {"images": "idx", "categories": "idx", "gt": "category_id, image_id, idx",
                  "predictions": "category_id, image_id, score desc, pred_id"}
 _GT_KEYS = {"images": "image_id", "categories": "category_id", "annotations": "gt_id"}
+_ROW_GROUP = 122_880  # DuckDB's: the readers split work by row group
 @dataclass(frozen=True)
 class IngestSummary:
     """What one `ingest` call stored."""
@@ -262,32 +265,91 @@ def _copy(con: duckdb.DuckDBPyConnection, table: str, source: str, out: Path) ->
     return con.execute(f"select count(*) from {source}").fetchall()[0][0]
 
 
+def _gt_index(con: duckdb.DuckDBPyConnection, images: str, categories: str) -> GtIndex:
+    """A GtIndex from GT tables DuckDB holds (the slow path's, or a workspace's Parquet)."""
+    img = con.execute(f"select image_id, coalesce(height, -1) h, coalesce(width, -1) w from {images} "
+                      "order by image_id").fetchnumpy()
+    cat = con.execute(f"select category_id from {categories} order by category_id").fetchnumpy()
+    return GtIndex(img["image_id"], img["h"], img["w"], cat["category_id"])
+
+
+def _write_arrow(table: pa.Table, out: Path) -> int:
+    """Write a table that is already in stored order (the fast path's). Dictionary encoding only where values
+    repeat (ids, names) and compression only for text: on float columns both cost more time than they save
+    space (a 325k-row run: 0.12 s -> 0.04 s, 14 MB -> 20 MB)."""
+    import pyarrow.parquet as pq
+
+    text = [c for c in ("file_name", "name", "supercategory", "segmentation") if c in table.column_names]
+    pq.write_table(table, out, row_group_size=_ROW_GROUP,
+                   use_dictionary=[c for c in ("run", "image_id", "category_id", "name", "supercategory")
+                                   if c in table.column_names],
+                   compression={c: "snappy" if c in text else "none" for c in table.column_names})
+    return table.num_rows
+
+
 def _load_all(con: duckdb.DuckDBPyConnection, gt: Path | None, predictions: list[tuple[Path, str]],
               stage: Path, ws_path: Path) -> dict[str, int]:
-    """Parse, check and stage every file, two at a time: DuckDB releases the GIL and parses one file mostly on
-    one core. A results file waits for the GT tables only for its id checks. The first error in argument
-    order wins, so messages do not depend on timing. Returns row counts ("images", ..., "run:NAME")."""
+    """Parse, check and stage every file, two at a time: the scanners and DuckDB release the GIL. A results file
+    waits for the GT only for its id checks. The first error in argument order wins, so messages do not depend
+    on timing. Returns row counts ("images", ..., "run:NAME").
+
+    Each file is first scanned by the fast path (``odfail.ingest_scan``); a file it leaves (None) is read by
+    DuckDB with the checks of ``odfail.ingest_checks``, which name the first bad record and field."""
     import threading
     from concurrent.futures import ThreadPoolExecutor
 
     gt_ready, gt_failed = threading.Event(), threading.Event()
+    index: list[GtIndex] = []
     if gt is None:
         gt_ready.set()
         refs = {c: f"read_parquet({_quote(str(ws_path / (c + '.parquet')))})" for c in ("images", "categories")}
+        index.append(_gt_index(con, refs["images"], refs["categories"]))
     else:
         refs = {"images": "images_chk", "categories": "categories_chk"}
 
     def gt_task(cur) -> dict[str, int]:
+        mapped = Mapped.open(gt)
         try:
-            _read_gt(cur, gt)
-            return {t: _copy(cur, t, f"{t}_chk", stage / f"{t}.parquet") for t in ("images", "categories", "gt")}
+            fast = read_instances(mapped) if mapped is not None else None
+            if fast is None:
+                _read_gt(cur, gt)
+                counts = {t: _copy(cur, t, f"{t}_chk", stage / f"{t}.parquet") for t in ("images", "categories", "gt")}
+                index.append(_gt_index(cur, "images_chk", "categories_chk"))
+                return counts
+            tables, gt_index = fast
+            index.append(gt_index)
+            # the id checks of runs already in the workspace read these (odfail.ingest._raise_dangling_run)
+            cur.register("fast_images", tables["images"].select(["image_id", "width", "height"]))
+            cur.register("fast_categories", tables["categories"].select(["category_id"]))
+            cur.execute("create or replace table images_chk as from fast_images; "
+                        "create or replace table categories_chk as from fast_categories")
+            cur.unregister("fast_images")
+            cur.unregister("fast_categories")
+            return {t: _write_arrow(tables[t], stage / f"{t}.parquet") for t in ("images", "categories", "gt")}
         except BaseException:
             gt_failed.set()
             raise
         finally:
+            fast = tables = None
             gt_ready.set()
+            if mapped is not None:
+                mapped.close()
 
     def run_task(cur, i: int, path: Path, run: str) -> dict[str, int]:
+        mapped = Mapped.open(path)
+        scanned = scan_results(mapped) if mapped is not None else None
+        try:
+            if scanned is not None:
+                gt_ready.wait()
+                if gt_failed.is_set():
+                    return {}
+                table = results_table(scanned, run, index[0])
+                if table is not None:
+                    return {f"run:{run}": _write_arrow(table, stage / f"pred-{run}.parquet")}
+        finally:
+            scanned = table = None
+            if mapped is not None:
+                mapped.close()
         table = f"pred_chk_{i}"
         _read_predictions(cur, path, run, table)
         gt_ready.wait()

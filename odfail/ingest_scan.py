@@ -1,0 +1,283 @@
+"""Ingest's fast path: COCO files scanned by numba (``odfail._ingest_kernels``) into Arrow tables in stored order.
+
+Every function here returns None when anything is off: a record outside the common shape, a value a check
+refuses, an id the GT lacks. ``odfail.ingest`` then reads that file with DuckDB (``odfail.ingest_checks``),
+which accepts the rest of valid JSON and names the first bad record and field. The two paths store the same
+rows, ids and values (``tests/test_ingest_scan.py`` compares them); the one visible difference is the text of a
+segmentation, which this path keeps as written in the file (white space dropped) where DuckDB re-prints its
+numbers (``1.50`` -> ``1.5``).
+
+The file is memory-mapped, not read: the scanner walks the page cache's own pages, and string columns are
+Arrow string views into them, so a 300 MB file costs neither a copy nor freshly zeroed memory. Fresh memory is
+what costs most here: on this kind of VM a page touched for the first time costs ~2 ms per MB, more than
+parsing it.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from odfail._arrow import column, constant
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+# The fewest bytes a record can take: capacities (pages never written cost nothing) and nothing more.
+_MIN_RESULT, _MIN_IMAGE, _MIN_ANNOTATION = 48, 8, 40
+_VIEWS_LIMIT = 2 ** 31  # string views address a buffer with int32 offsets
+_BOX = ("x", "y", "w", "h", "area")  # null for a result without a bbox
+
+
+@dataclass(frozen=True)
+class GtIndex:
+    """What a results file is checked against. Shape: (images,) and (categories,); ids ascending."""
+
+    image_ids: np.ndarray
+    heights: np.ndarray  # -1 where the GT does not say
+    widths: np.ndarray
+    category_ids: np.ndarray
+
+
+class Mapped:
+    """A file mapped read-only; ``buf`` is its bytes. Tables built from it point into it (string views), so
+    close it only once they are written."""
+
+    def __init__(self, mm: mmap.mmap):
+        self._mm = mm
+        self.buf = np.frombuffer(mm, np.uint8)
+
+    @classmethod
+    def open(cls, path: Path) -> Mapped | None:
+        """None for an empty or unreadable file: DuckDB's path explains those."""
+        try:
+            with open(path, "rb") as f:
+                if os.fstat(f.fileno()).st_size == 0:
+                    return None
+                return cls(mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ))
+        except OSError:
+            return None
+
+    def close(self) -> None:
+        self.buf = None
+        try:
+            self._mm.close()
+        except BufferError:  # an Arrow array still points into it: the mapping goes with the last one
+            pass
+
+
+@dataclass
+class Scanned:
+    """A results file's columns as scanned, in file order."""
+
+    mapped: Mapped
+    ids: np.ndarray  # (2, n): image_id, category_id
+    fl: np.ndarray  # (5, n): x, y, w, h, score
+    segs: np.ndarray  # (5, m): record, start, end, RLE height, RLE width
+
+    def close(self) -> None:
+        self.mapped.close()
+
+
+def _fill_slow(buf: np.ndarray, slow: np.ndarray, nslow: int, targets: dict[int, np.ndarray]) -> bool:
+    """Parse the numbers the scanner left (more than 15 significant digits, say) exactly, with Arrow's cast
+    (fast_float: correctly rounded, as Python's float() and DuckDB are), into their places."""
+    if nslow == 0:
+        return True
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from odfail import _ingest_kernels as K
+
+    data, offsets = K.gather_numbers(buf, slow, nslow)
+    text = pa.Array.from_buffers(pa.string(), nslow, [None, pa.py_buffer(offsets), pa.py_buffer(data)])
+    try:
+        values = pc.cast(text, pa.float64()).to_numpy(zero_copy_only=False)
+    except pa.ArrowInvalid:
+        return False
+    dst = slow[2, :nslow]
+    table, flat = dst // K.TABLE_SHIFT, dst % K.TABLE_SHIFT
+    for code, target in targets.items():
+        rows = table == code
+        target.reshape(-1)[flat[rows]] = values[rows]
+    return True
+
+
+def _text(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray, json: bool) -> pa.Array:
+    """The bytes buf[starts[r]:ends[r]] as a string column (null where starts[r] < 0), as views into ``buf``:
+    no copy. A segmentation's text (``json``) is stored without white space."""
+    import pyarrow as pa
+
+    from odfail import _ingest_kernels as K
+
+    n = starts.size
+    kind = pa.json_(pa.string_view()) if json else pa.string_view()
+    if not (starts >= 0).any():
+        return pa.nulls(n, kind)
+    views, side, valid = K.string_views(buf, starts, ends, json)
+    nulls = n - int(valid.sum())
+    bitmap = pa.py_buffer(np.packbits(valid, bitorder="little")) if nulls else None
+    storage = pa.Array.from_buffers(pa.string_view(), n, [bitmap, pa.py_buffer(views), pa.py_buffer(buf),
+                                                          pa.py_buffer(side)], null_count=nulls)
+    return pa.ExtensionArray.from_storage(kind, storage) if json else storage
+
+
+def _segmentation_column(buf: np.ndarray, segs: np.ndarray, n: int, order: np.ndarray) -> pa.Array:
+    if segs.shape[1] == 0:
+        import pyarrow as pa
+
+        return pa.nulls(n, pa.json_(pa.string_view()))
+    starts = np.full(n, -1, np.int64)
+    ends = np.full(n, -1, np.int64)
+    starts[segs[0]], ends[segs[0]] = segs[1], segs[2]
+    return _text(buf, starts[order], ends[order], json=True)
+
+
+def _rle_sizes_fit(segs: np.ndarray, img: np.ndarray, heights: np.ndarray, widths: np.ndarray) -> bool:
+    """An RLE's [height, width] must be its image's where the GT gives them (``ingest._raise_mask_size``)."""
+    rle = segs[3] >= 0
+    if not rle.any():
+        return True
+    h, w = heights[img[segs[0, rle]]], widths[img[segs[0, rle]]]
+    known = (h >= 0) & (w >= 0)
+    return bool(((segs[3, rle] == h) & (segs[4, rle] == w) | ~known).all())
+
+
+def _unique(ids: np.ndarray) -> bool:
+    s = np.sort(ids)
+    return not bool((s[1:] == s[:-1]).any())
+
+
+def _permuted(columns: list[np.ndarray], order: np.ndarray) -> list[np.ndarray]:
+    """Each column taken in ``order``, through one spare buffer: the memory of a column already taken holds the
+    next one. Fresh memory is what costs here (first-touched pages), not the copy."""
+    spare = np.empty_like(columns[0])
+    out = []
+    for col in columns:
+        np.take(col, order, out=spare)
+        out.append(spare)
+        spare = col
+    return out + [spare]
+
+
+def scan_results(mapped: Mapped) -> Scanned | None:
+    """Scan a COCO results file; None to leave it to DuckDB (also for an empty list: a rare case)."""
+    from odfail import _ingest_kernels as K
+
+    buf = mapped.buf
+    if buf.size >= _VIEWS_LIMIT:
+        return None
+    cap = buf.size // _MIN_RESULT + 1
+    ids, fl = np.empty((2, cap), np.int64), np.empty((5, cap))
+    segs, slow = np.empty((5, cap), np.int64), np.empty((3, cap * 5), np.int64)
+    status, n, nseg, nslow = K.scan_results(buf, ids, fl, segs, slow)
+    if status or n == 0 or not _fill_slow(buf, slow, nslow, {K.T_PRED: fl}):
+        return None
+    return Scanned(mapped, ids[:, :n], fl[:, :n], segs[:, :nseg])
+
+
+def results_table(scanned: Scanned, run: str, gt: GtIndex) -> pa.Table | None:
+    """The predictions table of a scanned results file, checked against the GT, in stored order (see
+    ``odfail.ingest``) with pycocotools' ``loadRes`` rules: ids 1..n in file order, area = w * h."""
+    import pyarrow as pa
+
+    from odfail import _ingest_kernels as K
+
+    ids, fl, segs = scanned.ids, scanned.fl, scanned.segs
+    n = ids.shape[1]
+    no_box = np.isnan(fl[0])  # the scanner let a result without a bbox through only with a segmentation
+    box = fl[:4, ~no_box] if no_box.any() else fl[:4]
+    if not (np.isfinite(box).all() and (box[2:] >= 0).all() and np.isfinite(fl[4]).all()
+            and np.isnan(fl[:4, no_box]).all()):
+        return None
+    img, cat = K.dense_index(ids[0], gt.image_ids), K.dense_index(ids[1], gt.category_ids)
+    if (img < 0).any() or (cat < 0).any() or not _rle_sizes_fit(segs, img, gt.heights, gt.widths):
+        return None
+    order = K.stored_order(cat, gt.category_ids.size, img, gt.image_ids.size, fl[4])
+    del img, cat
+    segmentation = _segmentation_column(scanned.mapped.buf, segs, n, order)
+    no_box_sorted = no_box[order] if no_box.any() else None
+    x, y, w, h, score, spare = _permuted(list(fl), order)
+    image_id, category_id, _ = _permuted(list(ids), order)
+    class_rank = K.class_ranks(category_id, score)
+    area = np.multiply(w, h, out=spare)
+    pred_id = np.add(order, 1, out=order)
+    columns = {"run": constant(run, n), "pred_id": pred_id, "image_id": image_id, "category_id": category_id,
+               "x": x, "y": y, "w": w, "h": h, "score": score, "area": area, "class_rank": class_rank}
+    valid = None if no_box_sorted is None else ~no_box_sorted
+    return _table({**{c: v if isinstance(v, pa.Array) else column(v, valid if c in _BOX else None)
+                      for c, v in columns.items()}, "segmentation": segmentation})
+
+
+def _table(columns: dict[str, pa.Array]) -> pa.Table:
+    import pyarrow as pa
+
+    return pa.Table.from_arrays(list(columns.values()), names=list(columns))
+
+
+def _sizes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Image width or height: absent (NaN) or a whole number of pixels in 0..2**31-1, as int32 and a mask."""
+    present = ~np.isnan(values)
+    v = values[present]
+    if not (np.isfinite(v).all() and (v >= 0).all() and (v <= 2 ** 31 - 1).all() and (v == np.floor(v)).all()):
+        return None
+    out = np.zeros(values.size, np.int32)
+    out[present] = v
+    return out, present
+
+
+def read_instances(mapped: Mapped) -> tuple[dict[str, pa.Table], GtIndex] | None:
+    """A COCO instances file as the images, categories and gt tables in stored order, and its GtIndex."""
+
+    from odfail import _ingest_kernels as K
+
+    buf = mapped.buf
+    if buf.size >= _VIEWS_LIMIT:
+        return None
+    ci, ca = buf.size // _MIN_IMAGE + 1, buf.size // _MIN_ANNOTATION + 1
+    img_ids, img_fl, img_spans = np.empty((1, ci), np.int64), np.empty((2, ci)), np.empty((2, ci), np.int64)
+    cat_ids, cat_spans, cat_spans2 = (np.empty((1, ci), np.int64), np.empty((2, ci), np.int64),
+                                      np.empty((2, ci), np.int64))
+    ann_ids, ann_fl, ann_segs = np.empty((4, ca), np.int64), np.empty((5, ca)), np.empty((5, ca), np.int64)
+    slow = np.empty((3, buf.size // 2 + 1), np.int64)
+    status, ni, nc, na, nseg, nslow = K.scan_instances(buf, img_ids, img_fl, img_spans, cat_ids, cat_spans,
+                                                       cat_spans2, ann_ids, ann_fl, ann_segs, slow)
+    if status or not _fill_slow(buf, slow, nslow, {K.T_IMAGES: img_fl, K.T_ANN: ann_fl}):
+        return None
+    image_id, category_id = img_ids[0, :ni], cat_ids[0, :nc]
+    ann_ids, ann_fl, ann_segs = ann_ids[:, :na], ann_fl[:, :na], ann_segs[:, :nseg]
+    width, height = _sizes(img_fl[0, :ni]), _sizes(img_fl[1, :ni])
+    box, area = ann_fl[:4], ann_fl[4]
+    if (width is None or height is None
+            or not (_unique(image_id) and _unique(category_id) and _unique(ann_ids[0]))
+            or not (np.isfinite(box).all() and (box[2:] >= 0).all() and not np.isinf(area).any())):
+        return None
+    by_id = np.argsort(image_id, kind="stable")
+    index = GtIndex(image_id[by_id], np.where(height[1], height[0], -1)[by_id],
+                    np.where(width[1], width[0], -1)[by_id], np.sort(category_id))
+    img, cat = K.dense_index(ann_ids[1], index.image_ids), K.dense_index(ann_ids[2], index.category_ids)
+    if (img < 0).any() or (cat < 0).any() or not _rle_sizes_fit(ann_segs, img, index.heights, index.widths):
+        return None
+    order = K.stored_order(cat, nc, img, ni, np.empty(0))
+    crowd = ann_ids[3, order]
+    area = area[order]
+    tables = {
+        "images": _table({
+            "image_id": column(image_id), "file_name": _text(buf, img_spans[0, :ni], img_spans[1, :ni], json=False),
+            "width": column(*width), "height": column(*height)}),
+        "categories": _table({
+            "category_id": column(category_id),
+            "name": _text(buf, cat_spans[0, :nc], cat_spans[1, :nc], json=False),
+            "supercategory": _text(buf, cat_spans2[0, :nc], cat_spans2[1, :nc], json=False)}),
+        "gt": _table({
+            "gt_id": column(ann_ids[0, order]), "file_idx": column(order), "image_id": column(ann_ids[1, order]),
+            "category_id": column(ann_ids[2, order]), **{c: column(ann_fl[k, order]) for k, c in enumerate("xywh")},
+            "area": column(area, ~np.isnan(area)), "iscrowd": column(crowd == 1, crowd >= 0),
+            "segmentation": _segmentation_column(buf, ann_segs, na, order)}),
+    }
+    return tables, index
