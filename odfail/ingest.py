@@ -34,10 +34,12 @@ from typing import TYPE_CHECKING
 
 from odfail.exceptions import InputError, WorkspaceError
 from odfail.ingest_checks import GT_SECTIONS, PRED_CHECKS, PRED_FIELDS, PRED_OK, all_ok, derived, first_problem
-from odfail.ingest_scan import GtIndex, Mapped, read_instances, results_table, scan_results
+from odfail.ingest_scan import GtIndex, instances_tables, results_table, scan_instances, scan_results, start_scan
 from odfail.workspace import DERIVED, SCHEMAS, Workspace, _quote, check_run_name
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future
+
     import duckdb
     import pyarrow as pa
 
@@ -287,14 +289,22 @@ def _write_arrow(table: pa.Table, out: Path) -> int:
     return table.num_rows
 
 
+def _start_scans(pool, gt: Path | None, predictions: list[tuple[Path, str]]) -> dict[str | None, Future]:
+    """Each file's fast-path scan, running in ``pool``, by run name (None for the GT)."""
+    return {run: start_scan(pool, path, scan) for run, path, scan in
+            ([(None, gt, scan_instances)] if gt is not None else []) + [(r, p, scan_results) for p, r in predictions]}
+
+
 def _load_all(con: duckdb.DuckDBPyConnection, gt: Path | None, predictions: list[tuple[Path, str]],
-              stage: Path, ws_path: Path) -> dict[str, int]:
-    """Parse, check and stage every file, two at a time: the scanners and DuckDB release the GIL. A results file
+              stage: Path, ws_path: Path, scans: dict[str | None, Future]) -> dict[str, int]:
+    """Check and stage every file, two at a time: the scanners and DuckDB release the GIL. A results file
     waits for the GT only for its id checks. The first error in argument order wins, so messages do not depend
     on timing. Returns row counts ("images", ..., "run:NAME").
 
-    Each file is first scanned by the fast path (``odfail.ingest_scan``); a file it leaves (None) is read by
-    DuckDB with the checks of ``odfail.ingest_checks``, which name the first bad record and field."""
+    ``scans`` holds each file's fast-path scan (``odfail.ingest_scan``, started before DuckDB was imported), by
+    run name (None for the GT); a
+    file it leaves (None) is read by DuckDB with the checks of ``odfail.ingest_checks``, which name the first bad
+    record and field."""
     import threading
     from concurrent.futures import ThreadPoolExecutor
 
@@ -308,16 +318,15 @@ def _load_all(con: duckdb.DuckDBPyConnection, gt: Path | None, predictions: list
         refs = {"images": "images_chk", "categories": "categories_chk"}
 
     def gt_task(cur) -> dict[str, int]:
-        mapped = Mapped.open(gt)
+        scanned = scans[None].result()
         try:
-            fast = read_instances(mapped) if mapped is not None else None
+            fast = instances_tables(scanned) if scanned is not None else None
             if fast is None:
                 _read_gt(cur, gt)
-                counts = {t: _copy(cur, t, f"{t}_chk", stage / f"{t}.parquet") for t in ("images", "categories", "gt")}
                 index.append(_gt_index(cur, "images_chk", "categories_chk"))
-                return counts
+                gt_ready.set()  # the results files' checks may start: the GT passed its own
+                return {t: _copy(cur, t, f"{t}_chk", stage / f"{t}.parquet") for t in ("images", "categories", "gt")}
             tables, gt_index = fast
-            index.append(gt_index)
             # the id checks of runs already in the workspace read these (odfail.ingest._raise_dangling_run)
             cur.register("fast_images", tables["images"].select(["image_id", "width", "height"]))
             cur.register("fast_categories", tables["categories"].select(["category_id"]))
@@ -325,6 +334,8 @@ def _load_all(con: duckdb.DuckDBPyConnection, gt: Path | None, predictions: list
                         "create or replace table categories_chk as from fast_categories")
             cur.unregister("fast_images")
             cur.unregister("fast_categories")
+            index.append(gt_index)
+            gt_ready.set()
             return {t: _write_arrow(tables[t], stage / f"{t}.parquet") for t in ("images", "categories", "gt")}
         except BaseException:
             gt_failed.set()
@@ -332,12 +343,11 @@ def _load_all(con: duckdb.DuckDBPyConnection, gt: Path | None, predictions: list
         finally:
             fast = tables = None
             gt_ready.set()
-            if mapped is not None:
-                mapped.close()
+            if scanned is not None:
+                scanned.close()
 
     def run_task(cur, i: int, path: Path, run: str) -> dict[str, int]:
-        mapped = Mapped.open(path)
-        scanned = scan_results(mapped) if mapped is not None else None
+        scanned = scans[run].result()
         try:
             if scanned is not None:
                 gt_ready.wait()
@@ -347,9 +357,9 @@ def _load_all(con: duckdb.DuckDBPyConnection, gt: Path | None, predictions: list
                 if table is not None:
                     return {f"run:{run}": _write_arrow(table, stage / f"pred-{run}.parquet")}
         finally:
-            scanned = table = None
-            if mapped is not None:
-                mapped.close()
+            table = None
+            if scanned is not None:
+                scanned.close()
         table = f"pred_chk_{i}"
         _read_predictions(cur, path, run, table)
         gt_ready.wait()
@@ -399,8 +409,6 @@ def ingest(workspace: str | os.PathLike, gt: str | os.PathLike | None = None,
     """
     import time
 
-    import duckdb
-
     t0 = time.perf_counter()
     predictions = [(Path(p), check_run_name(r)) for p, r in (predictions or [])]
     if len({r for _, r in predictions}) != len(predictions):
@@ -413,16 +421,33 @@ def ingest(workspace: str | os.PathLike, gt: str | os.PathLike | None = None,
     if ws is not None and gt is None and not ws.has_gt:
         raise WorkspaceError(f"{ws_path} has no ground truth yet: ingest it first with --gt")
 
+    gt = Path(gt) if gt is not None else None
+    step = on_step or (lambda message: None)
+    step("parsing and checking " + ", ".join(p.name for p in ([gt] if gt else []) + [p for p, _ in predictions]))
+    # The scanners start first: they need numpy and numba only, and release the GIL while the main thread
+    # imports DuckDB and pyarrow (~0.15 s at once).
+    from concurrent.futures import ThreadPoolExecutor
+
+    from odfail import _ingest_kernels  # noqa: F401  (numba's import, once, before the threads)
+
+    pool = ThreadPoolExecutor(max_workers=2)
+    scans = _start_scans(pool, gt, predictions)
+    import duckdb
+    import pyarrow.parquet  # noqa: F401
+
     ws_path.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=".odfail-staging-", dir=ws_path.parent if ws is None else ws_path))
     con = duckdb.connect()
     staged: dict[Path, Path | None] = {}
+    created = done = False
     try:
+        if ws is None and not ws_path.exists():
+            # A new workspace: its skeleton (empty tables, the catalog's views) is built while the files are
+            # scanned, and removed again if the ingest fails.
+            created = True
+            ws = Workspace(ws_path, create=True)
         con.execute("set preserve_insertion_order = true")
-        gt = Path(gt) if gt is not None else None
-        step = on_step or (lambda message: None)
-        step("parsing and checking " + ", ".join(p.name for p in ([gt] if gt else []) + [p for p, _ in predictions]))
-        counts = _load_all(con, gt, predictions, stage, ws_path)
+        counts = _load_all(con, gt, predictions, stage, ws_path, scans)
         step("storing")
         if gt is not None:
             for table in ("images", "categories", "gt"):
@@ -432,7 +457,7 @@ def ingest(workspace: str | os.PathLike, gt: str | os.PathLike | None = None,
             con.execute(f"create or replace temp table empty_masks ({SCHEMAS['gt_masks']}); "
                         f"copy empty_masks to {_quote(str(empty_masks))} (format parquet)")
             staged[ws_path / "gt_masks.parquet"] = empty_masks
-            if ws is not None:
+            if ws is not None and not created:
                 # The old runs must still fit the new GT, and their match tables are stale.
                 for run in ws.runs():
                     _raise_dangling_run(con, ws, run, gt)
@@ -446,7 +471,7 @@ def ingest(workspace: str | os.PathLike, gt: str | os.PathLike | None = None,
             run_rows.append((run, str(path), counts[f"run:{run}"]))
         if run_rows:
             old = (f"select * from read_parquet({_quote(str(ws_path / 'runs.parquet'))}) "
-                   "where run not in (select run from new_runs)" if ws is not None else
+                   "where run not in (select run from new_runs)" if ws is not None and not created else
                    "select * from new_runs where false")
             con.execute("create table new_runs (run VARCHAR, source VARCHAR, ingested_at TIMESTAMP, "
                         "predictions BIGINT)")
@@ -462,11 +487,19 @@ def ingest(workspace: str | os.PathLike, gt: str | os.PathLike | None = None,
             ws = Workspace(ws_path, create=True, build_catalog=False)  # swap_in builds it
         if gt is not None:
             (ws_path / ".has_gt").touch()
-        ws.swap_in(staged)
+        ws.swap_in(staged, rebuild_catalog=not created)  # the skeleton's views read the files swapped in
+        done = True
         step("done")
     finally:
         if con is not None:
             con.close()
+        if created and not done:
+            shutil.rmtree(ws_path, ignore_errors=True)
+        for future in scans.values():  # after an error: release the mappings of scans nobody consumed
+            scanned = future.result() if not future.cancel() and future.exception() is None else None
+            if scanned is not None:
+                scanned.close()
+        pool.shutdown()
         shutil.rmtree(stage, ignore_errors=True)
     return IngestSummary(
         ws_path, images=counts.get("images"), categories=counts.get("categories"), gt=counts.get("gt"),

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import mmap
 import os
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -231,9 +232,21 @@ def _sizes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     return out, present
 
 
-def read_instances(mapped: Mapped) -> tuple[dict[str, pa.Table], GtIndex] | None:
-    """A COCO instances file as the images, categories and gt tables in stored order, and its GtIndex."""
+@dataclass
+class ScannedInstances:
+    """A COCO instances file's columns as scanned (see ``odfail._ingest_kernels.scan_instances``)."""
 
+    mapped: Mapped
+    images: tuple[np.ndarray, np.ndarray, np.ndarray]  # id (n,), [width, height] (2, n), file_name spans (2, n)
+    categories: tuple[np.ndarray, np.ndarray, np.ndarray]  # id (n,), name spans, supercategory spans
+    annotations: tuple[np.ndarray, np.ndarray, np.ndarray]  # ids (4, n), numbers (5, n), segs (5, m)
+
+    def close(self) -> None:
+        self.mapped.close()
+
+
+def scan_instances(mapped: Mapped) -> ScannedInstances | None:
+    """Scan a COCO instances file; None to leave it to DuckDB."""
     from odfail import _ingest_kernels as K
 
     buf = mapped.buf
@@ -249,9 +262,21 @@ def read_instances(mapped: Mapped) -> tuple[dict[str, pa.Table], GtIndex] | None
                                                        cat_spans2, ann_ids, ann_fl, ann_segs, slow)
     if status or not _fill_slow(buf, slow, nslow, {K.T_IMAGES: img_fl, K.T_ANN: ann_fl}):
         return None
-    image_id, category_id = img_ids[0, :ni], cat_ids[0, :nc]
-    ann_ids, ann_fl, ann_segs = ann_ids[:, :na], ann_fl[:, :na], ann_segs[:, :nseg]
-    width, height = _sizes(img_fl[0, :ni]), _sizes(img_fl[1, :ni])
+    return ScannedInstances(mapped, (img_ids[0, :ni], img_fl[:, :ni], img_spans[:, :ni]),
+                            (cat_ids[0, :nc], cat_spans[:, :nc], cat_spans2[:, :nc]),
+                            (ann_ids[:, :na], ann_fl[:, :na], ann_segs[:, :nseg]))
+
+
+def instances_tables(scanned: ScannedInstances) -> tuple[dict[str, pa.Table], GtIndex] | None:
+    """The images, categories and gt tables of a scanned instances file, checked, in stored order, and its
+    GtIndex."""
+    from odfail import _ingest_kernels as K
+
+    buf = scanned.mapped.buf
+    (image_id, img_fl, img_spans), (category_id, cat_spans, cat_spans2) = scanned.images, scanned.categories
+    ann_ids, ann_fl, ann_segs = scanned.annotations
+    ni, nc, na = image_id.size, category_id.size, ann_ids.shape[1]
+    width, height = _sizes(img_fl[0]), _sizes(img_fl[1])
     box, area = ann_fl[:4], ann_fl[4]
     if (width is None or height is None
             or not (_unique(image_id) and _unique(category_id) and _unique(ann_ids[0]))
@@ -268,12 +293,11 @@ def read_instances(mapped: Mapped) -> tuple[dict[str, pa.Table], GtIndex] | None
     area = area[order]
     tables = {
         "images": _table({
-            "image_id": column(image_id), "file_name": _text(buf, img_spans[0, :ni], img_spans[1, :ni], json=False),
+            "image_id": column(image_id), "file_name": _text(buf, img_spans[0], img_spans[1], json=False),
             "width": column(*width), "height": column(*height)}),
         "categories": _table({
-            "category_id": column(category_id),
-            "name": _text(buf, cat_spans[0, :nc], cat_spans[1, :nc], json=False),
-            "supercategory": _text(buf, cat_spans2[0, :nc], cat_spans2[1, :nc], json=False)}),
+            "category_id": column(category_id), "name": _text(buf, cat_spans[0], cat_spans[1], json=False),
+            "supercategory": _text(buf, cat_spans2[0], cat_spans2[1], json=False)}),
         "gt": _table({
             "gt_id": column(ann_ids[0, order]), "file_idx": column(order), "image_id": column(ann_ids[1, order]),
             "category_id": column(ann_ids[2, order]), **{c: column(ann_fl[k, order]) for k, c in enumerate("xywh")},
@@ -281,3 +305,22 @@ def read_instances(mapped: Mapped) -> tuple[dict[str, pa.Table], GtIndex] | None
             "segmentation": _segmentation_column(buf, ann_segs, na, order)}),
     }
     return tables, index
+
+
+def start_scan(pool, path: Path, scan) -> Future:
+    """Map ``path`` and run ``scan`` (`scan_instances` or `scan_results`) on it in ``pool``; the future's result
+    is the scan's (None for a file to leave to DuckDB), which owns the mapping then."""
+
+    def run():
+        mapped = Mapped.open(path)
+        if mapped is None:
+            return None
+        out = None
+        try:
+            out = scan(mapped)
+            return out
+        finally:
+            if out is None:
+                mapped.close()
+
+    return pool.submit(run)

@@ -314,15 +314,17 @@ class Workspace:
         return WorkspaceInfo(self.path, n_img, n_cat, n_gt, crowd, runs, notes)
 
     # ---- writing ----
-    def swap_in(self, staged: dict[Path, Path | None]) -> None:
-        """Move staged files into place (``None`` deletes the target), then rebuild the catalog."""
+    def swap_in(self, staged: dict[Path, Path | None], rebuild_catalog: bool = True) -> None:
+        """Move staged files into place (``None`` deletes the target), then rebuild the catalog (unless it was
+        just built over the same layout)."""
         for target, src in staged.items():
             target.parent.mkdir(parents=True, exist_ok=True)
             if src is None:
                 target.unlink(missing_ok=True)
             else:
                 os.replace(src, target)
-        self.rebuild_catalog()
+        if rebuild_catalog:
+            self.rebuild_catalog()
 
     def _init_empty(self, build_catalog: bool = True) -> None:
         import duckdb

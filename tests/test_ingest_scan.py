@@ -21,17 +21,17 @@ TABLES = {"images": "image_id", "categories": "category_id", "gt": "gt_id", "pre
 
 
 def _slow_only(monkeypatch) -> None:
-    monkeypatch.setattr(ingest_module, "read_instances", lambda path: None)
-    monkeypatch.setattr(ingest_module, "scan_results", lambda path: None)
+    monkeypatch.setattr(ingest_module, "scan_instances", lambda mapped: None)
+    monkeypatch.setattr(ingest_module, "scan_results", lambda mapped: None)
 
 
 def _fast_used(monkeypatch) -> dict[str, bool]:
     """Record whether the fast path produced the GT tables and the predictions table."""
     used = {"gt": False, "predictions": False}
-    read, table = ingest_scan.read_instances, ingest_scan.results_table
+    tables, table = ingest_scan.instances_tables, ingest_scan.results_table
 
-    def read_spy(path):
-        out = read(path)
+    def tables_spy(*args):
+        out = tables(*args)
         used["gt"] |= out is not None
         return out
 
@@ -40,7 +40,7 @@ def _fast_used(monkeypatch) -> dict[str, bool]:
         used["predictions"] |= out is not None
         return out
 
-    monkeypatch.setattr(ingest_module, "read_instances", read_spy)
+    monkeypatch.setattr(ingest_module, "instances_tables", tables_spy)
     monkeypatch.setattr(ingest_module, "results_table", table_spy)
     return used
 
@@ -154,13 +154,16 @@ def _dump(doc, path: Path, rng: random.Random) -> Path:
 def _staged(con, stage: Path, gt: Path | None, preds: Path | None, ws_path: Path) -> dict | str:
     """What ingest would store (its staging step alone: no workspace, no catalog), rows in stored order."""
     import shutil
+    from concurrent.futures import ThreadPoolExecutor
 
     shutil.rmtree(stage, ignore_errors=True)
     stage.mkdir()
-    try:
-        ingest_module._load_all(con, gt, [(preds, "r")] if preds else [], stage, ws_path)
-    except InputError as e:
-        return f"InputError: {e}"
+    runs = [(preds, "r")] if preds else []
+    with ThreadPoolExecutor(1) as pool:
+        try:
+            ingest_module._load_all(con, gt, runs, stage, ws_path, ingest_module._start_scans(pool, gt, runs))
+        except InputError as e:
+            return f"InputError: {e}"
     out = {}
     for f in sorted(stage.glob("*.parquet")):
         rows = con.execute(f"select * from read_parquet('{f}')").fetchall()
@@ -191,7 +194,10 @@ def test_fast_path_agrees_with_duckdb_on_every_odd_field(tmp_path, monkeypatch, 
             args = (None, path, tmp_path / "base")
         else:
             path = _dump(gt, tmp_path / f"g{case}.json", rng)
-            fast = ingest_scan.read_instances(ingest_scan.Mapped.open(path)) is not None
+            scanned = ingest_scan.scan_instances(ingest_scan.Mapped.open(path))
+            fast = scanned is not None and ingest_scan.instances_tables(scanned) is not None
+            if scanned is not None:
+                scanned.close()
             args = (path, None, tmp_path)
         if not fast:
             continue
