@@ -619,20 +619,69 @@ def _records(buf, i, kind, ids, fl, spans, spans2, segs, slow, nslow, stack):
 
 
 @njit(**_JIT)
-def scan_results(buf, ids, fl, segs, slow):
-    """A COCO results file: a list of {image_id, category_id, bbox, score[, segmentation]}.
+def scan_results(buf, start, stop, row0, row_end, ids, fl, segs, slow):
+    """Records of a COCO results file (a list of {image_id, category_id, bbox, score[, segmentation]}) whose
+    opening brace lies in [start, stop); ``start`` is 0 for the file's beginning, else a record's brace, so
+    that parts of one file can be scanned at once.
 
-    ids (2, cap): image_id, category_id; fl (5, cap): x, y, w, h, score; segs (5, cap): the records with a
-    segmentation. Returns (status, records, segmentations, slow count).
+    ids (2, cap): image_id, category_id; fl (5, cap): x, y, w, h, score; rows row0 .. row_end - 1.
+    segs (5, cap): the records with a segmentation, from column row0. Returns (status, records, segmentations,
+    slow count, end): ``end`` is the next record's brace, or the file's size after the closing bracket.
     """
     buf, ids, fl, segs, slow = borrowed(buf), borrowed(ids), borrowed(fl), borrowed(segs), borrowed(slow)
     stack = np.empty(64, np.uint8)
     spans = np.empty((2, 0), np.int64)
-    i = _ws(buf, 0)
-    end, n, nseg, nslow = _records(buf, i, 0, ids, fl, spans, spans, segs, slow, 0, stack)
-    if end < 0 or _ws(buf, end) != buf.size:
-        return 1 + max(i, end), n, nseg, nslow
-    return 0, n, nseg, nslow
+    i = start
+    if start == 0:
+        i = _ws(buf, 0)
+        if not _at(buf, i, 91):
+            return 1 + i, 0, 0, 0, 0
+        i = _ws(buf, i + 1)
+        if _at(buf, i, 93):  # an empty list: DuckDB's path stores that
+            return 1 + i, 0, 0, 0, 0
+    row, seg, nslow = row0, row0, 0
+    while True:
+        if row >= row_end:
+            return 1 + i, row - row0, seg - row0, nslow, 0
+        i, nslow, seg = _record(buf, i, 0, row, ids, fl, spans, spans, segs, seg, slow, nslow, stack)
+        if i < 0:
+            return 1, row - row0, seg - row0, nslow, 0
+        row += 1
+        i = _ws(buf, i)
+        if _at(buf, i, 44):
+            i = _ws(buf, i + 1)
+            if i >= stop:
+                return 0, row - row0, seg - row0, nslow, i
+        elif _at(buf, i, 93) and _ws(buf, i + 1) == buf.size:
+            return 0, row - row0, seg - row0, nslow, buf.size
+        else:
+            return 1 + i, row - row0, seg - row0, nslow, 0
+
+
+@njit(**_JIT)
+def record_start_after(buf, at):
+    """The first '{' after ``at`` that follows '}' and ',' (white space between): where a record of a results
+    file most likely starts (a string could hold the same bytes: the scan of the part before checks it).
+    -1 if none."""
+    j = at
+    n = buf.size
+    while j < n:
+        if buf[j] == 125:
+            k = _ws(buf, j + 1)
+            if _at(buf, k, 44):
+                k = _ws(buf, k + 1)
+                if _at(buf, k, 123):
+                    return k
+        j += 1
+    return -1
+
+
+@njit(**_JIT)
+def move_rows(arr, src, dst, n):
+    """arr[:, dst:dst + n] = arr[:, src:src + n] for dst <= src, in place (no temporary)."""
+    for c in range(arr.shape[0]):
+        for j in range(n):
+            arr[c, dst + j] = arr[c, src + j]
 
 
 @njit(**_JIT)

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 # The fewest bytes a record can take: capacities (pages never written cost nothing) and nothing more.
 _MIN_RESULT, _MIN_IMAGE, _MIN_ANNOTATION = 48, 8, 40
 _VIEWS_LIMIT = 2 ** 31  # string views address a buffer with int32 offsets
+_PART_MIN_BYTES = 8 << 20  # a results file this large is scanned in parts, on as many threads
 _BOX = ("x", "y", "w", "h", "area")  # null for a result without a bbox
 
 
@@ -166,20 +167,86 @@ def _permuted(columns: list[np.ndarray], order: np.ndarray) -> list[np.ndarray]:
     return out + [spare]
 
 
-def scan_results(mapped: Mapped) -> Scanned | None:
-    """Scan a COCO results file; None to leave it to DuckDB (also for an empty list: a rare case)."""
+def scan_results(mapped: Mapped, parts: int = 2) -> Scanned | None:
+    """Scan a COCO results file, in ``parts`` pieces at once when it is large; None to leave it to DuckDB
+    (also for an empty list: a rare case). A file without segmentations is unmapped at once: nothing points into
+    it, and its pages would count in the process's memory."""
     from odfail import _ingest_kernels as K
 
     buf = mapped.buf
     if buf.size >= _VIEWS_LIMIT:
         return None
-    cap = buf.size // _MIN_RESULT + 1
-    ids, fl = np.empty((2, cap), np.int64), np.empty((5, cap))
-    segs, slow = np.empty((5, cap), np.int64), np.empty((3, cap * 5), np.int64)
-    status, n, nseg, nslow = K.scan_results(buf, ids, fl, segs, slow)
-    if status or n == 0 or not _fill_slow(buf, slow, nslow, {K.T_PRED: fl}):
+    starts = [0]
+    if buf.size >= _PART_MIN_BYTES:
+        for j in range(1, parts):
+            at = K.record_start_after(buf, buf.size * j // parts)
+            if at > starts[-1]:
+                starts.append(at)
+    scanned = _scan_parts(buf, starts)
+    if scanned is None and len(starts) > 1:  # a guessed record start was inside a value: once, sequentially
+        scanned = _scan_parts(buf, [0])
+    if scanned is None:
         return None
-    return Scanned(mapped, ids[:, :n], fl[:, :n], segs[:, :nseg])
+    ids, fl, segs = scanned
+    if segs.shape[1] == 0:
+        buf = None
+        mapped.close()
+    return Scanned(mapped, ids, fl, segs)
+
+
+def _scan_parts(buf: np.ndarray, starts: list[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """Scan the parts beginning at ``starts`` on as many threads, each into its own rows (an upper bound of the
+    records before it leaves room), then move the rows together."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from odfail import _ingest_kernels as K
+
+    bounds = starts + [buf.size]
+    rows = [b // _MIN_RESULT + j for j, b in enumerate(bounds)]
+    cap = rows[-1] + 1
+    (ids, ids_mm), (fl, fl_mm), (segs, segs_mm) = (_anonymous((k, cap), dtype) for k, dtype in
+                                                    ((2, np.int64), (5, np.float64), (5, np.int64)))
+
+    def part(j: int):
+        slow = np.empty((3, (rows[j + 1] - rows[j]) * 5), np.int64)
+        status, n, nseg, nslow, end = K.scan_results(buf, bounds[j], bounds[j + 1], rows[j], rows[j + 1], ids, fl,
+                                                     segs, slow)
+        ok = status == 0 and end == bounds[j + 1] and (n > 0 or len(starts) == 1)
+        return ok and _fill_slow(buf, slow, nslow, {K.T_PRED: fl}), n, nseg
+
+    if len(starts) == 1:
+        results = [part(0)]
+    else:
+        with ThreadPoolExecutor(len(starts) - 1) as helpers:
+            others = [helpers.submit(part, j) for j in range(1, len(starts))]
+            results = [part(0)] + [f.result() for f in others]
+    if not all(ok for ok, _, _ in results) or results[0][1] == 0:
+        return None
+    n = nseg = 0
+    for j, (_, count, count_seg) in enumerate(results):
+        if j:  # move part j's rows down behind the rows before it; its segmentations name their new rows
+            segs[0, rows[j]:rows[j] + count_seg] += n - rows[j]
+            K.move_rows(ids, rows[j], n, count)
+            K.move_rows(fl, rows[j], n, count)
+            K.move_rows(segs, rows[j], nseg, count_seg)
+        n += count
+        nseg += count_seg
+    if len(starts) > 1:  # the moved rows' old pages: give them back
+        for arr, mm, used in ((ids, ids_mm, n), (fl, fl_mm, n), (segs, segs_mm, nseg)):
+            for c in range(arr.shape[0]):
+                lo = -(-(c * cap + used) * 8 // mmap.PAGESIZE) * mmap.PAGESIZE
+                hi = (c + 1) * cap * 8 // mmap.PAGESIZE * mmap.PAGESIZE
+                if hi > lo:
+                    mm.madvise(mmap.MADV_DONTNEED, lo, hi - lo)
+    return ids[:, :n], fl[:, :n], segs[:, :nseg]
+
+
+def _anonymous(shape: tuple[int, int], dtype) -> tuple[np.ndarray, mmap.mmap]:
+    """An uninitialised array in its own anonymous mapping, whose pages can be given back one range at a time
+    (numpy's allocations cannot)."""
+    size = shape[0] * shape[1] * np.dtype(dtype).itemsize
+    mm = mmap.mmap(-1, max(size, 1))
+    return np.frombuffer(mm, dtype, shape[0] * shape[1]).reshape(shape), mm
 
 
 def results_table(scanned: Scanned, run: str, gt: GtIndex) -> pa.Table | None:

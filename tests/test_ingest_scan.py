@@ -209,3 +209,29 @@ def test_fast_path_agrees_with_duckdb_on_every_odd_field(tmp_path, monkeypatch, 
         assert staged_fast == staged_slow, name
         compared += 1
     assert taken > 100  # the scanner does take the harmless cases
+
+
+@pytest.mark.parametrize("extra", [None, "a},{b"], ids=["plain", "record-like-bytes-in-a-string"])
+def test_results_scanned_in_parts_equal_one_scan(tmp_path, monkeypatch, extra):
+    """A results file scanned in parts on several threads gives the rows of one sequential scan, also when a
+    guessed part boundary falls inside a string value (the scan of the part before catches it)."""
+    generate(tmp_path, images=20, seed=5, masks=True)
+    path = tmp_path / "predictions.json"
+    if extra is not None:
+        records = json.loads(path.read_text())
+        for r in records:
+            r["note"] = extra
+        path.write_text(json.dumps(records))
+
+    def scan(parts):
+        scanned = ingest_scan.scan_results(ingest_scan.Mapped.open(path), parts=parts)
+        try:
+            return scanned.ids.copy(), scanned.fl.copy(), scanned.segs.copy()
+        finally:
+            scanned.close()
+
+    monkeypatch.setattr(ingest_scan, "_PART_MIN_BYTES", 0)
+    one, parts = scan(1), scan(5)
+    assert one[0].shape[1] == len(json.loads(path.read_text()))
+    for a, b in zip(one, parts, strict=True):
+        np.testing.assert_array_equal(a, b)
