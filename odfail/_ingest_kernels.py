@@ -147,9 +147,16 @@ def _key(buf, i):
     might match)."""
     if not _at(buf, i, 34):
         return i, -2
-    end, escaped = _string(buf, i)
-    if end < 0 or escaped:
-        return i, -2
+    end = i + 1  # the common key: plain ASCII, no escape
+    n = buf.size
+    while end < n and 32 <= buf[end] < 128 and buf[end] != 34 and buf[end] != 92:
+        end += 1
+    if end < n and buf[end] == 34:
+        end += 1
+    else:
+        end, escaped = _string(buf, i)
+        if end < 0 or escaped:
+            return i, -2
     s, ln = i + 1, end - 1 - (i + 1)
     found = -1
     if 0 < ln < _KEY_BY_LEN_FIRST.shape[0]:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -98,11 +99,40 @@ def check_run_name(run: str) -> str:
     return run
 
 
+def _empty_tables() -> Path:
+    """A folder of empty Parquet files, one per table of SCHEMAS, written once per schema and copied into each
+    new workspace (writing them with DuckDB took ~40 ms a workspace). Kept in this package's ``__pycache__``, or
+    in a temporary folder where that is read-only."""
+    import hashlib
+    import tempfile
+
+    import duckdb
+
+    key = hashlib.sha1(repr(sorted(SCHEMAS.items())).encode()).hexdigest()[:16]
+    for parent in (Path(__file__).parent / "__pycache__", Path(tempfile.gettempdir())):
+        folder = parent / f"odfail-empty-tables-{key}"
+        if folder.is_dir():
+            return folder
+        try:
+            tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=parent if parent.is_dir() else None))
+            con = duckdb.connect()
+            for table, schema in SCHEMAS.items():
+                con.execute(f"create or replace temp table t ({schema}); "
+                            f"copy t to {_quote(str(tmp / (table + '.parquet')))} (format parquet)")
+            con.close()
+            try:
+                os.rename(tmp, folder)
+            except OSError:  # another process was first: use its folder
+                shutil.rmtree(tmp, ignore_errors=True)
+            return folder
+        except OSError:
+            continue
+    raise WorkspaceError("cannot write odfail's empty table files anywhere")
+
+
 def _dependency_order(views: dict[str, str]) -> dict[str, str]:
     """Views ordered so that each comes after the views its SQL names (outside comments), where that is a
     strict order; the rest keep file order at the end."""
-    import re
-
     code = {n: re.sub(r"--[^\n]*", "", re.sub(r"/\*.*?\*/", "", body, flags=re.S)) for n, body in views.items()}
     needs = {n: {o for o in views if o != n and re.search(rf"\b{o}\b", code[n])} for n in views}
     done: list[str] = []
@@ -327,18 +357,14 @@ class Workspace:
             self.rebuild_catalog()
 
     def _init_empty(self, build_catalog: bool = True) -> None:
-        import duckdb
-
         self.path.mkdir(parents=True, exist_ok=True)
         (self.path / ".odfail_format").write_text(FORMAT)
-        con = duckdb.connect()
+        templates = _empty_tables()
         for table in SCHEMAS:
             target = self.table_path(table)
             target.parent.mkdir(parents=True, exist_ok=True)
             if not target.exists():
-                con.execute(f"create or replace temp table t ({SCHEMAS[table]}); "
-                            f"copy t to {_quote(str(target))} (format parquet)")
-        con.close()
+                shutil.copyfile(templates / f"{table}.parquet", target)
         if build_catalog:
             self.rebuild_catalog()
 
