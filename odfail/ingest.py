@@ -41,7 +41,15 @@ from typing import TYPE_CHECKING
 
 from odfail.exceptions import InputError, WorkspaceError
 from odfail.ingest_checks import GT_SECTIONS, PRED_CHECKS, PRED_FIELDS, PRED_OK, all_ok, derived, first_problem
-from odfail.ingest_scan import GtIndex, instances_tables, results_table, scan_instances, scan_results, start_scan
+from odfail.ingest_scan import (
+    GtIndex,
+    instances_index,
+    instances_tables,
+    results_table,
+    scan_instances,
+    scan_results,
+    start_scan,
+)
 from odfail.workspace import DERIVED, SCHEMAS, Workspace, _quote, check_run_name
 
 if TYPE_CHECKING:
@@ -325,13 +333,16 @@ def _load_all(con: duckdb.DuckDBPyConnection, gt: Path | None, predictions: list
     def gt_task(cur) -> dict[str, int]:
         scanned = scans[None].result()
         try:
-            fast = instances_tables(scanned) if scanned is not None else None
-            if fast is None:
+            if scanned is not None:  # the results files' checks may start now (see instances_index)
+                index.append(instances_index(scanned))
+                gt_ready.set()
+            tables = instances_tables(scanned, index[0]) if scanned is not None else None
+            if tables is None:
                 _read_gt(cur, gt)
-                index.append(_gt_index(cur, "images_chk", "categories_chk"))
-                gt_ready.set()  # the results files' checks may start: the GT passed its own
+                if not index:
+                    index.append(_gt_index(cur, "images_chk", "categories_chk"))
+                    gt_ready.set()  # the GT passed its checks
                 return {t: _copy(cur, t, f"{t}_chk", stage / f"{t}.parquet") for t in ("images", "categories", "gt")}
-            tables, gt_index = fast
             # the id checks of runs already in the workspace read these (odfail.ingest._raise_dangling_run)
             cur.register("fast_images", tables["images"].select(["image_id", "width", "height"]))
             cur.register("fast_categories", tables["categories"].select(["category_id"]))
@@ -339,14 +350,12 @@ def _load_all(con: duckdb.DuckDBPyConnection, gt: Path | None, predictions: list
                         "create or replace table categories_chk as from fast_categories")
             cur.unregister("fast_images")
             cur.unregister("fast_categories")
-            index.append(gt_index)
-            gt_ready.set()
             return {t: _write_arrow(tables[t], stage / f"{t}.parquet") for t in ("images", "categories", "gt")}
         except BaseException:
             gt_failed.set()
             raise
         finally:
-            fast = tables = None
+            tables = None
             gt_ready.set()
             if scanned is not None:
                 scanned.close()

@@ -334,9 +334,20 @@ def scan_instances(mapped: Mapped) -> ScannedInstances | None:
                             (ann_ids[:, :na], ann_fl[:, :na], ann_segs[:, :nseg]))
 
 
-def instances_tables(scanned: ScannedInstances) -> tuple[dict[str, pa.Table], GtIndex] | None:
-    """The images, categories and gt tables of a scanned instances file, checked, in stored order, and its
-    GtIndex."""
+def instances_index(scanned: ScannedInstances) -> GtIndex:
+    """The GtIndex of a scanned instances file, before its checks: results files can be checked against it
+    while `instances_tables` checks the GT. Were the GT refused, its error comes first anyway (ingest raises in
+    argument order), so what the results' checks said does not matter then."""
+    image_id, img_fl, _ = scanned.images
+    by_id = np.argsort(image_id, kind="stable")
+    with np.errstate(invalid="ignore"):  # a NaN or fractional size: the GT's own checks refuse it
+        height, width = (np.where(np.isfinite(v), v, -1).astype(np.int64)[by_id] for v in (img_fl[1], img_fl[0]))
+    return GtIndex(image_id[by_id], height, width, np.sort(scanned.categories[0]))
+
+
+def instances_tables(scanned: ScannedInstances, index: GtIndex) -> dict[str, pa.Table] | None:
+    """The images, categories and gt tables of a scanned instances file (``index``: its `instances_index`),
+    checked, in stored order."""
     from odfail import _ingest_kernels as K
 
     buf = scanned.mapped.buf
@@ -349,9 +360,6 @@ def instances_tables(scanned: ScannedInstances) -> tuple[dict[str, pa.Table], Gt
             or not (_unique(image_id) and _unique(category_id) and _unique(ann_ids[0]))
             or not (np.isfinite(box).all() and (box[2:] >= 0).all() and not np.isinf(area).any())):
         return None
-    by_id = np.argsort(image_id, kind="stable")
-    index = GtIndex(image_id[by_id], np.where(height[1], height[0], -1)[by_id],
-                    np.where(width[1], width[0], -1)[by_id], np.sort(category_id))
     img, cat = K.dense_index(ann_ids[1], index.image_ids), K.dense_index(ann_ids[2], index.category_ids)
     if (img < 0).any() or (cat < 0).any() or not _rle_sizes_fit(ann_segs, img, index.heights, index.widths):
         return None
@@ -371,7 +379,7 @@ def instances_tables(scanned: ScannedInstances) -> tuple[dict[str, pa.Table], Gt
             "area": column(area, ~np.isnan(area)), "iscrowd": column(crowd == 1, crowd >= 0),
             "segmentation": _segmentation_column(buf, ann_segs, na, order)}),
     }
-    return tables, index
+    return tables
 
 
 def start_scan(pool, path: Path, scan) -> Future:

@@ -195,7 +195,8 @@ def test_fast_path_agrees_with_duckdb_on_every_odd_field(tmp_path, monkeypatch, 
         else:
             path = _dump(gt, tmp_path / f"g{case}.json", rng)
             scanned = ingest_scan.scan_instances(ingest_scan.Mapped.open(path))
-            fast = scanned is not None and ingest_scan.instances_tables(scanned) is not None
+            fast = (scanned is not None
+                    and ingest_scan.instances_tables(scanned, ingest_scan.instances_index(scanned)) is not None)
             if scanned is not None:
                 scanned.close()
             args = (path, None, tmp_path)
