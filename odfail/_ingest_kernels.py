@@ -21,8 +21,8 @@ memory, and each column's first n values are contiguous):
 - ``segs``: int64 (5, cap): one column per record that has a segmentation: the record, its bytes' start and
   end, and an RLE's height and width (-1 for polygons);
 - ``slow``: int64 (3, scap): start, end, destination (table code * 2**40 + flat index into that table's ``fl``).
-Each kernel returns (status, counts..., slow count); status 0 = every record read, else 1 + the byte offset
-where the scan gave up.
+Each scanner returns (status, counts..., slow count[, end]); status 0 = every record read, else 1 + the byte
+offset where the scan gave up (a debugging aid: the caller only needs "not 0").
 """
 
 from __future__ import annotations
