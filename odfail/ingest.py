@@ -453,6 +453,7 @@ def ingest(workspace: str | os.PathLike, gt: str | os.PathLike | None = None,
     stage = Path(tempfile.mkdtemp(prefix=".odfail-staging-", dir=ws_path.parent if ws is None else ws_path))
     con = duckdb.connect()
     staged: dict[Path, Path | None] = {}
+    existed = ws is not None  # with runs and tables the new files must fit
     created = done = False
     try:
         if ws is None and not ws_path.exists():
@@ -471,7 +472,7 @@ def ingest(workspace: str | os.PathLike, gt: str | os.PathLike | None = None,
             con.execute(f"create or replace temp table empty_masks ({SCHEMAS['gt_masks']}); "
                         f"copy empty_masks to {_quote(str(empty_masks))} (format parquet)")
             staged[ws_path / "gt_masks.parquet"] = empty_masks
-            if ws is not None and not created:
+            if existed:
                 # The old runs must still fit the new GT, and their match tables are stale.
                 for run in ws.runs():
                     _raise_dangling_run(con, ws, run, gt)
@@ -485,7 +486,7 @@ def ingest(workspace: str | os.PathLike, gt: str | os.PathLike | None = None,
             run_rows.append((run, str(path), counts[f"run:{run}"]))
         if run_rows:
             old = (f"select * from read_parquet({_quote(str(ws_path / 'runs.parquet'))}) "
-                   "where run not in (select run from new_runs)" if ws is not None and not created else
+                   "where run not in (select run from new_runs)" if existed else
                    "select * from new_runs where false")
             con.execute("create table new_runs (run VARCHAR, source VARCHAR, ingested_at TIMESTAMP, "
                         "predictions BIGINT)")
