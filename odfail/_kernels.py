@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from odfail._numba import JIT as _JIT
 from odfail._numba import njit, prange
-
-# Tuning flags live here only. fastmath stays off: it would reorder float operations and break exactness.
-_JIT = {"cache": True, "nogil": True, "fastmath": False, "error_model": "numpy"}
 
 # Status of a prediction at one (area range, IoU threshold): what pycocotools' accumulate() counts it as.
 IGNORED, TP, FP = 0, 1, 2

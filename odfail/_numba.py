@@ -31,6 +31,9 @@ from numba.core import environment as _environment
 from numba.core.runtime import nrtdynmod as _nrtdynmod
 from numba.extending import intrinsic
 
+# Every odfail kernel's flags, here only. fastmath stays off: it would reorder float operations and break exactness.
+JIT = {"cache": True, "nogil": True, "fastmath": False, "error_model": "numpy"}
+
 
 def _load_overload(self, sig, target_context):
     from numba.core.runtime import rtsys

@@ -442,7 +442,7 @@ def ingest(workspace: str | os.PathLike, gt: str | os.PathLike | None = None,
     # imports DuckDB and pyarrow (~0.15 s at once).
     from concurrent.futures import ThreadPoolExecutor
 
-    from odfail import _ingest_kernels  # noqa: F401  (numba's import, once, before the threads)
+    from odfail import _scan_kernels  # noqa: F401  (numba's import, once, before the threads)
 
     pool = ThreadPoolExecutor(max_workers=2)
     scans = _start_scans(pool, gt, predictions)

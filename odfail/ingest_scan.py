@@ -1,4 +1,4 @@
-"""Ingest's fast path: COCO files scanned by numba (``odfail._ingest_kernels``) into Arrow tables in stored order.
+"""Ingest's fast path: COCO files scanned by numba (``odfail._scan_kernels``) into Arrow tables in stored order.
 
 Every function here returns None when anything is off: a record outside the common shape, a value a check
 refuses, an id the GT lacks. ``odfail.ingest`` then reads that file with DuckDB (``odfail.ingest_checks``),
@@ -94,7 +94,7 @@ def _fill_slow(buf: np.ndarray, slow: np.ndarray, nslow: int, targets: dict[int,
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from odfail import _ingest_kernels as K
+    from odfail import _scan_kernels as K
 
     data, offsets = K.gather_numbers(buf, slow, nslow)
     text = pa.Array.from_buffers(pa.string(), nslow, [None, pa.py_buffer(offsets), pa.py_buffer(data)])
@@ -115,7 +115,7 @@ def _text(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray, json: bool) -> 
     no copy. A segmentation's text (``json``) is stored without white space."""
     import pyarrow as pa
 
-    from odfail import _ingest_kernels as K
+    from odfail import _scan_kernels as K
 
     n = starts.size
     kind = pa.json_(pa.string_view()) if json else pa.string_view()
@@ -171,7 +171,7 @@ def scan_results(mapped: Mapped, parts: int = 2) -> Scanned | None:
     """Scan a COCO results file, in ``parts`` pieces at once when it is large; None to leave it to DuckDB
     (also for an empty list: a rare case). A file without segmentations is unmapped at once: nothing points into
     it, and its pages would count in the process's memory."""
-    from odfail import _ingest_kernels as K
+    from odfail import _scan_kernels as K
 
     buf = mapped.buf
     if buf.size >= _VIEWS_LIMIT:
@@ -199,7 +199,7 @@ def _scan_parts(buf: np.ndarray, starts: list[int]) -> tuple[np.ndarray, np.ndar
     records before it leaves room), then move the rows together."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from odfail import _ingest_kernels as K
+    from odfail import _scan_kernels as K
 
     bounds = starts + [buf.size]
     rows = [b // _MIN_RESULT + j for j, b in enumerate(bounds)]
@@ -254,7 +254,8 @@ def results_table(scanned: Scanned, run: str, gt: GtIndex) -> pa.Table | None:
     ``odfail.ingest``) with pycocotools' ``loadRes`` rules: ids 1..n in file order, area = w * h."""
     import pyarrow as pa
 
-    from odfail import _ingest_kernels as K
+    from odfail._order_kernels import class_ranks, stored_order
+    from odfail.match import _index
 
     ids, fl, segs = scanned.ids, scanned.fl, scanned.segs
     n = ids.shape[1]
@@ -263,16 +264,16 @@ def results_table(scanned: Scanned, run: str, gt: GtIndex) -> pa.Table | None:
     if not (np.isfinite(box).all() and (box[2:] >= 0).all() and np.isfinite(fl[4]).all()
             and np.isnan(fl[:4, no_box]).all()):
         return None
-    img, cat = K.dense_index(ids[0], gt.image_ids), K.dense_index(ids[1], gt.category_ids)
-    if (img < 0).any() or (cat < 0).any() or not _rle_sizes_fit(segs, img, gt.heights, gt.widths):
+    (img, img_found), (cat, cat_found) = _index(gt.image_ids, ids[0]), _index(gt.category_ids, ids[1])
+    if not (img_found.all() and cat_found.all()) or not _rle_sizes_fit(segs, img, gt.heights, gt.widths):
         return None
-    order = K.stored_order(cat, gt.category_ids.size, img, gt.image_ids.size, fl[4])
+    order = stored_order(cat, gt.category_ids.size, img, gt.image_ids.size, fl[4])
     del img, cat
     segmentation = _segmentation_column(scanned.mapped.buf, segs, n, order)
     no_box_sorted = no_box[order] if no_box.any() else None
     x, y, w, h, score, spare = _permuted(list(fl), order)
     image_id, category_id, _ = _permuted(list(ids), order)
-    class_rank = K.class_ranks(category_id, score)
+    class_rank = class_ranks(category_id, score)
     area = np.multiply(w, h, out=spare)
     pred_id = np.add(order, 1, out=order)
     columns = {"run": constant(run, n), "pred_id": pred_id, "image_id": image_id, "category_id": category_id,
@@ -301,7 +302,7 @@ def _sizes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
 
 @dataclass
 class ScannedInstances:
-    """A COCO instances file's columns as scanned (see ``odfail._ingest_kernels.scan_instances``)."""
+    """A COCO instances file's columns as scanned (see ``odfail._scan_kernels.scan_instances``)."""
 
     mapped: Mapped
     images: tuple[np.ndarray, np.ndarray, np.ndarray]  # id (n,), [width, height] (2, n), file_name spans (2, n)
@@ -314,7 +315,7 @@ class ScannedInstances:
 
 def scan_instances(mapped: Mapped) -> ScannedInstances | None:
     """Scan a COCO instances file; None to leave it to DuckDB."""
-    from odfail import _ingest_kernels as K
+    from odfail import _scan_kernels as K
 
     buf = mapped.buf
     if buf.size >= _VIEWS_LIMIT:
@@ -348,7 +349,8 @@ def instances_index(scanned: ScannedInstances) -> GtIndex:
 def instances_tables(scanned: ScannedInstances, index: GtIndex) -> dict[str, pa.Table] | None:
     """The images, categories and gt tables of a scanned instances file (``index``: its `instances_index`),
     checked, in stored order."""
-    from odfail import _ingest_kernels as K
+    from odfail._order_kernels import stored_order
+    from odfail.match import _index
 
     buf = scanned.mapped.buf
     (image_id, img_fl, img_spans), (category_id, cat_spans, cat_spans2) = scanned.images, scanned.categories
@@ -360,10 +362,10 @@ def instances_tables(scanned: ScannedInstances, index: GtIndex) -> dict[str, pa.
             or not (_unique(image_id) and _unique(category_id) and _unique(ann_ids[0]))
             or not (np.isfinite(box).all() and (box[2:] >= 0).all() and not np.isinf(area).any())):
         return None
-    img, cat = K.dense_index(ann_ids[1], index.image_ids), K.dense_index(ann_ids[2], index.category_ids)
-    if (img < 0).any() or (cat < 0).any() or not _rle_sizes_fit(ann_segs, img, index.heights, index.widths):
+    (img, img_found), (cat, cat_found) = _index(index.image_ids, ann_ids[1]), _index(index.category_ids, ann_ids[2])
+    if not (img_found.all() and cat_found.all()) or not _rle_sizes_fit(ann_segs, img, index.heights, index.widths):
         return None
-    order = K.stored_order(cat, nc, img, ni, np.empty(0))
+    order = stored_order(cat, nc, img, ni, np.empty(0))
     crowd = ann_ids[3, order]
     area = area[order]
     tables = {

@@ -1,0 +1,124 @@
+"""numba kernels of ingest: the stored row order of a table and the class ranks of predictions. No Python objects.
+
+Rows are stored in COCO evaluation order (see ``odfail.ingest``), so that evaluation sorts nothing.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from odfail._numba import JIT as _JIT
+from odfail._numba import njit
+
+
+@njit(**_JIT)
+def stored_order(cat_idx, n_cats, img_idx, n_images, score):
+    """The stored row order (see ``odfail.ingest``): category, then image, then score descending (when
+    ``score`` is not empty), then file order. Returns the permutation.
+
+    Sorted from the last key to the first, each step stable: by image (a counting sort), by score within each
+    image (short runs; files list an image's records together, so this reads them nearly in sequence), then by
+    category (a counting sort). No step reads the rows in random order more than once."""
+    n = cat_idx.size
+    start = np.zeros(n_images + 1, np.int64)
+    for r in range(n):
+        start[img_idx[r] + 1] += 1
+    for k in range(n_images):
+        start[k + 1] += start[k]
+    bounds = start.copy()
+    by_image = np.empty(n, np.int64)
+    for r in range(n):
+        by_image[start[img_idx[r]]] = r
+        start[img_idx[r]] += 1
+    if score.size:
+        for k in range(n_images):
+            _sort_run(by_image, bounds[k], bounds[k + 1], score)
+    start = np.zeros(n_cats + 1, np.int64)
+    for r in range(n):
+        start[cat_idx[r] + 1] += 1
+    for k in range(n_cats):
+        start[k + 1] += start[k]
+    order = np.empty(n, np.int64)
+    for r in by_image:
+        order[start[cat_idx[r]]] = r
+        start[cat_idx[r]] += 1
+    return order
+
+
+@njit(**_JIT)
+def _sort_run(rows, a, b, score):
+    """rows[a:b] stably by score descending: insertion sort for a short run, else a merge sort."""
+    if b - a > 32:
+        seg = np.empty(b - a)
+        for j in range(a, b):
+            seg[j - a] = -score[rows[j]]
+        rows[a:b] = rows[a:b][np.argsort(seg, kind="mergesort")]
+        return
+    for j in range(a + 1, b):
+        r = rows[j]
+        s = score[r]
+        k = j
+        while k > a and score[rows[k - 1]] < s:
+            rows[k] = rows[k - 1]
+            k -= 1
+        rows[k] = r
+
+
+@njit(inline="always", **_JIT)
+def _descending_key(v):
+    """An unsigned integer whose ascending order is v's descending order; -0.0 ranks as 0.0, as compared."""
+    bits = np.float64(v + 0.0).view(np.uint64)  # + 0.0 turns -0.0 into 0.0
+    bits = ~bits if bits >> np.uint64(63) else bits | np.uint64(1 << 63)  # ascending as unsigned
+    return ~bits
+
+
+@njit(**_JIT)
+def class_ranks(category, score):
+    """Each prediction's rank in its category by score descending, ties in stored order (image, then file
+    order): pycocotools' accumulation order. Takes the stored-order columns, where a category is one run, so
+    each run is sorted where it lies: an LSD radix sort over the score bits, 11 at a time, skipping a digit the
+    whole run shares. Shape: (n,)."""
+    n = score.size
+    rank = np.empty(n, np.int64)
+    longest = 0
+    a = 0
+    while a < n:
+        b = a
+        while b < n and category[b] == category[a]:
+            b += 1
+        longest = max(longest, b - a)
+        a = b
+    keys, keys2 = np.empty(longest, np.uint64), np.empty(longest, np.uint64)
+    pos, pos2 = np.empty(longest, np.int64), np.empty(longest, np.int64)
+    counts = np.empty((6, 2049), np.int64)
+    a = 0
+    while a < n:
+        b = a
+        while b < n and category[b] == category[a]:
+            b += 1
+        m = b - a
+        for j in range(m):
+            keys[j] = _descending_key(score[a + j])
+            pos[j] = j
+        counts[:] = 0
+        for j in range(m):
+            for d in range(6):
+                counts[d, ((keys[j] >> np.uint64(11 * d)) & np.uint64(2047)) + np.uint64(1)] += 1
+        ka, kb, pa, pb = keys, keys2, pos, pos2
+        for d in range(6):
+            if counts[d].max() == m:
+                continue
+            start = counts[d]
+            for j in range(2048):
+                start[j + 1] += start[j]
+            shift = np.uint64(11 * d)
+            for j in range(m):
+                digit = (ka[j] >> shift) & np.uint64(2047)
+                kb[start[digit]] = ka[j]
+                pb[start[digit]] = pa[j]
+                start[digit] += 1
+            ka, kb, pa, pb = kb, ka, pb, pa
+        for j in range(m):
+            rank[a + pa[j]] = j
+        a = b
+    return rank

@@ -1,0 +1,497 @@
+"""numba kernels of ingest: scanners for COCO JSON, the file's bytes in, columns of ids, numbers and byte spans
+out (the JSON itself is read by ``odfail._json_kernels``). No Python objects.
+
+They accept only the shape COCO files have in practice, strictly (RFC 8259 JSON, valid UTF-8) and return a
+non-zero status at the first byte outside it: a string key with an escape, a ``null`` in a field we read, a
+duplicate key, a number that is not a plain integer where an id goes, ... The caller (``odfail.ingest``) then
+falls back to DuckDB's reader, which accepts the rest of valid JSON and names the bad record and field. So
+these kernels never explain an error; they only have to be right when they say "fine".
+
+A number `_json_kernels._number` cannot compute exactly is left to an exact parser (Arrow's cast,
+fast_float): its byte span goes to the ``slow`` list with the flat index of the value it fills.
+
+Layouts (column-major, ``cap`` = capacity in records; allocate with ``np.empty``: pages never written cost no
+memory, and each column's first n values are contiguous):
+- ``ids``: int64 (k, cap), the integer fields of a record;
+- ``fl``: float64 (k, cap), the number fields; NaN where absent (JSON has no NaN, so NaN means absent; a
+  result's bbox may be absent when it has a segmentation);
+- ``spans``: int64 (2, cap): start, end of a kept string's bytes (-1, -1 when absent);
+- ``segs``: int64 (5, cap): one column per record that has a segmentation: the record, its bytes' start and
+  end, and an RLE's height and width (-1 for polygons);
+- ``slow``: int64 (3, scap): start, end, destination (table code * 2**40 + flat index into that table's ``fl``).
+Each scanner returns (status, counts..., slow count[, end]); status 0 = every record read, else 1 + the byte
+offset where the scan gave up (a debugging aid: the caller only needs "not 0").
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from odfail._json_kernels import (
+    K_ANNOTATIONS,
+    K_AREA,
+    K_BBOX,
+    K_CATEGORIES,
+    K_CATEGORY_ID,
+    K_COUNTS,
+    K_FILE_NAME,
+    K_HEIGHT,
+    K_ID,
+    K_IMAGE_ID,
+    K_IMAGES,
+    K_ISCROWD,
+    K_NAME,
+    K_SCORE,
+    K_SEGMENTATION,
+    K_SIZE,
+    K_SUPERCATEGORY,
+    K_WIDTH,
+    _at,
+    _has_space,
+    _integer,
+    _key,
+    _literal,
+    _minify,
+    _next,
+    _number,
+    _skip,
+    _string,
+    _ws,
+)
+from odfail._numba import JIT as _JIT
+from odfail._numba import borrowed, njit
+
+# Destination table codes for slow numbers.
+T_PRED, T_IMAGES, T_ANN = 0, 1, 2
+TABLE_SHIFT = 2 ** 40
+
+
+@njit(**_JIT)
+def _segmentation(buf, i):
+    """A COCO segmentation at i, checked as ``odfail.ingest_checks`` does: polygons (a non-empty list of lists of
+    an even count >= 6 of finite numbers) or an RLE ({"size": [h, w], "counts": a string of '0'..'o' not ending
+    inside a value, or run lengths summing to h * w}). Returns (end, h, w) with h = w = -1 for polygons;
+    end -1 to give up."""
+    if _at(buf, i, 91):
+        i = _ws(buf, i + 1)
+        while True:  # each polygon
+            if not _at(buf, i, 91):
+                return -1, 0, 0
+            i = _ws(buf, i + 1)
+            count = 0
+            state = 0
+            while state == 0:
+                i, _v, _x, magnitude = _number(buf, i)
+                if i < 0 or magnitude > 300:  # beyond 1e300 it might overflow: DuckDB judges that
+                    return -1, 0, 0
+                count += 1
+                i, state = _next(buf, i, 93)
+            if state < 0 or count < 6 or count % 2 == 1:
+                return -1, 0, 0
+            i, state = _next(buf, i, 93)
+            if state == 1:
+                return i, -1, -1
+            if state < 0:
+                return -1, 0, 0
+    if not _at(buf, i, 123):
+        return -1, 0, 0
+    i = _ws(buf, i + 1)
+    h = w = -1
+    total = -1  # run lengths' sum; -1 for a compressed string
+    seen = 0
+    state = 0
+    while state == 0:
+        i, k = _key(buf, i)
+        if k != K_SIZE and k != K_COUNTS or seen & (1 << (k - K_SIZE)):
+            return -1, 0, 0
+        seen |= 1 << (k - K_SIZE)
+        if k == K_SIZE:
+            if not _at(buf, i, 91):
+                return -1, 0, 0
+            i, h = _integer(buf, _ws(buf, i + 1))
+            if i < 0 or h < 0 or not _at(buf, _ws(buf, i), 44):
+                return -1, 0, 0
+            i, w = _integer(buf, _ws(buf, _ws(buf, i) + 1))
+            if i < 0 or w < 0 or not _at(buf, _ws(buf, i), 93):
+                return -1, 0, 0
+            i = _ws(buf, i) + 1
+        elif _at(buf, i, 34):
+            last = 0
+            j = i + 1
+            while True:
+                if j >= buf.size:
+                    return -1, 0, 0
+                c = buf[j]
+                if c == 34:
+                    break
+                if c == 92:  # only a backslash itself may be escaped: it is character 92, inside '0'..'o'
+                    if not _at(buf, j + 1, 92):
+                        return -1, 0, 0
+                    j += 1
+                elif c < 48 or c > 111:
+                    return -1, 0, 0
+                last = c
+                j += 1
+            if last >= 80:
+                return -1, 0, 0
+            i = j + 1
+        elif _at(buf, i, 91):
+            total = 0
+            i = _ws(buf, i + 1)
+            if _at(buf, i, 93):
+                i += 1
+            else:
+                runs = 0
+                while runs == 0:
+                    i, v = _integer(buf, i)
+                    if i < 0 or v < 0 or v > 2 ** 40:
+                        return -1, 0, 0
+                    total += v
+                    i, runs = _next(buf, i, 93)
+                if runs < 0:
+                    return -1, 0, 0
+        else:
+            return -1, 0, 0
+        i, state = _next(buf, i, 125)
+    if state < 0 or seen != 3 or (total >= 0 and total != h * w):
+        return -1, 0, 0
+    return i, h, w
+
+
+@njit(inline="always", **_JIT)
+def _put_number(buf, i, fl, row, col, slow, nslow, table):
+    """Read a number at i into fl[col, row], or queue it in ``slow``: (end, nslow); end -1 on failure."""
+    start = i
+    i, v, exact, _m = _number(buf, i)
+    if i < 0:
+        return -1, nslow
+    if exact:
+        fl[col, row] = v
+    else:
+        if nslow >= slow.shape[1]:
+            return -1, nslow
+        fl[col, row] = np.nan
+        slow[0, nslow] = start
+        slow[1, nslow] = i
+        slow[2, nslow] = table * TABLE_SHIFT + col * fl.shape[1] + row
+        nslow += 1
+    return i, nslow
+
+
+@njit(**_JIT)
+def _bbox(buf, i, fl, row, slow, nslow, table):
+    """[x, y, w, h] at i into fl[0:4, row]: (end, nslow), end -1 on failure."""
+    if not _at(buf, i, 91):
+        return -1, nslow
+    i = _ws(buf, i + 1)
+    for col in range(4):
+        i, nslow = _put_number(buf, i, fl, row, col, slow, nslow, table)
+        if i < 0:
+            return -1, nslow
+        i = _ws(buf, i)
+        if not _at(buf, i, 44 if col < 3 else 93):
+            return -1, nslow
+        i = _ws(buf, i + 1)
+    return i, nslow
+
+
+@njit(**_JIT)
+def _record(buf, i, kind, row, ids, fl, spans, spans2, segs, nseg, slow, nslow, stack):
+    """One record (an object) at i of a given kind (0 result, 1 image, 2 category, 3 annotation) into column
+    ``row`` of its arrays: (end, nslow, nseg), end -1 to give up."""
+    if not _at(buf, i, 123):
+        return -1, nslow, nseg
+    i = _ws(buf, i + 1)
+    if _at(buf, i, 125):
+        return -1, nslow, nseg
+    if kind == 1 or kind == 2:
+        spans[0, row] = spans[1, row] = spans2[0, row] = spans2[1, row] = -1
+    if kind != 2:  # categories read no numbers; ``fl`` is the images' then
+        for c in range(fl.shape[0]):
+            fl[c, row] = np.nan
+    crowd = -1
+    seen = 0
+    table = T_PRED if kind == 0 else (T_IMAGES if kind == 1 else T_ANN)
+    while True:
+        i, k = _key(buf, i)
+        if k == -2:
+            return -1, nslow, nseg
+        if k >= 0:
+            if seen & (1 << k):
+                return -1, nslow, nseg
+            seen |= 1 << k
+        # which fields a kind reads; every other key is skipped
+        if k == K_ID and kind != 0:
+            i, v = _integer(buf, i)
+            ids[0, row] = v
+        elif (k == K_IMAGE_ID or k == K_CATEGORY_ID) and (kind == 0 or kind == 3):
+            i, v = _integer(buf, i)
+            ids[k - K_IMAGE_ID + (0 if kind == 0 else 1), row] = v
+        elif k == K_BBOX and (kind == 0 or kind == 3):
+            i, nslow = _bbox(buf, i, fl, row, slow, nslow, table)
+        elif k == K_SCORE and kind == 0:
+            i, nslow = _put_number(buf, i, fl, row, 4, slow, nslow, table)
+        elif k == K_AREA and kind == 3:
+            i, nslow = _put_number(buf, i, fl, row, 4, slow, nslow, table)
+        elif (k == K_WIDTH or k == K_HEIGHT) and kind == 1:
+            i, nslow = _put_number(buf, i, fl, row, k - K_WIDTH, slow, nslow, table)
+        elif k == K_ISCROWD and kind == 3:
+            if _at(buf, i, 116) or _at(buf, i, 102):
+                i, crowd = _literal(buf, i)
+                if crowd < 0:  # null: for DuckDB to judge
+                    return -1, nslow, nseg
+            else:
+                i, v = _integer(buf, i)
+                crowd = 1 if v != 0 else 0
+        elif k == K_SEGMENTATION and (kind == 0 or kind == 3):
+            if nseg >= segs.shape[1]:
+                return -1, nslow, nseg
+            start = i
+            i, h, w = _segmentation(buf, i)
+            segs[0, nseg] = row
+            segs[1, nseg] = start
+            segs[2, nseg] = i
+            segs[3, nseg] = h
+            segs[4, nseg] = w
+            nseg += 1
+        elif ((k == K_FILE_NAME and kind == 1) or (k == K_NAME and kind == 2)
+              or (k == K_SUPERCATEGORY and kind == 2)):
+            if not _at(buf, i, 34):
+                return -1, nslow, nseg
+            start = i + 1
+            i, escaped = _string(buf, i)
+            if escaped:
+                return -1, nslow, nseg
+            target = spans2 if k == K_SUPERCATEGORY else spans
+            target[0, row] = start
+            target[1, row] = i - 1
+        else:
+            i = _skip(buf, i, stack)
+        if i < 0:
+            return -1, nslow, nseg
+        i, state = _next(buf, i, 125)
+        if state == -1:
+            return -1, nslow, nseg
+        if state == 1:
+            break
+    if kind == 3:
+        ids[3, row] = crowd
+    # required fields
+    if kind == 0:  # a result needs a bbox or a segmentation (loadRes then takes the mask's box)
+        need = (1 << K_IMAGE_ID) | (1 << K_CATEGORY_ID) | (1 << K_SCORE)
+        if not seen & ((1 << K_BBOX) | (1 << K_SEGMENTATION)):
+            return -1, nslow, nseg
+    elif kind == 3:
+        need = (1 << K_ID) | (1 << K_IMAGE_ID) | (1 << K_CATEGORY_ID) | (1 << K_BBOX)
+    else:
+        need = 1 << K_ID
+    if seen & need != need:
+        return -1, nslow, nseg
+    return i, nslow, nseg
+
+
+@njit(**_JIT)
+def _records(buf, i, kind, ids, fl, spans, spans2, segs, slow, nslow, stack):
+    """A list of records at i: (end, count, segmentations, nslow), end -1 to give up."""
+    if not _at(buf, i, 91):
+        return -1, 0, 0, nslow
+    i = _ws(buf, i + 1)
+    if _at(buf, i, 93):
+        return i + 1, 0, 0, nslow
+    row = 0
+    nseg = 0
+    while True:
+        if row >= ids.shape[1]:
+            return -1, row, nseg, nslow
+        i, nslow, nseg = _record(buf, i, kind, row, ids, fl, spans, spans2, segs, nseg, slow, nslow, stack)
+        if i < 0:
+            return -1, row, nseg, nslow
+        row += 1
+        i, state = _next(buf, i, 93)
+        if state != 0:
+            return (i if state == 1 else -1), row, nseg, nslow
+
+
+@njit(**_JIT)
+def scan_results(buf, start, stop, row0, row_end, ids, fl, segs, slow):
+    """Records of a COCO results file (a list of {image_id, category_id, bbox, score[, segmentation]}) whose
+    opening brace lies in [start, stop); ``start`` is 0 for the file's beginning, else a record's brace, so
+    that parts of one file can be scanned at once.
+
+    ids (2, cap): image_id, category_id; fl (5, cap): x, y, w, h, score; rows row0 .. row_end - 1.
+    segs (5, cap): the records with a segmentation, from column row0. Returns (status, records, segmentations,
+    slow count, end): ``end`` is the next record's brace, or the file's size after the closing bracket.
+    """
+    buf, ids, fl, segs, slow = borrowed(buf), borrowed(ids), borrowed(fl), borrowed(segs), borrowed(slow)
+    stack = np.empty(64, np.uint8)
+    spans = np.empty((2, 0), np.int64)
+    i = start
+    if start == 0:
+        i = _ws(buf, 0)
+        if not _at(buf, i, 91):
+            return 1 + i, 0, 0, 0, 0
+        i = _ws(buf, i + 1)
+        if _at(buf, i, 93):  # an empty list: DuckDB's path stores that
+            return 1 + i, 0, 0, 0, 0
+    row, seg, nslow = row0, row0, 0
+    while True:
+        if row >= row_end:
+            return 1 + i, row - row0, seg - row0, nslow, 0
+        i, nslow, seg = _record(buf, i, 0, row, ids, fl, spans, spans, segs, seg, slow, nslow, stack)
+        if i < 0:
+            return 1, row - row0, seg - row0, nslow, 0
+        row += 1
+        i, state = _next(buf, i, 93)
+        if state == 0 and i >= stop:
+            return 0, row - row0, seg - row0, nslow, i
+        if state == 1 and _ws(buf, i) == buf.size:
+            return 0, row - row0, seg - row0, nslow, buf.size
+        if state != 0:
+            return 1 + i, row - row0, seg - row0, nslow, 0
+
+
+@njit(**_JIT)
+def record_start_after(buf, at):
+    """The first '{' after ``at`` that follows '}' and ',' (white space between): where a record of a results
+    file most likely starts (a string could hold the same bytes: the scan of the part before checks it).
+    -1 if none."""
+    j = at
+    n = buf.size
+    while j < n:
+        if buf[j] == 125:
+            k = _ws(buf, j + 1)
+            if _at(buf, k, 44):
+                k = _ws(buf, k + 1)
+                if _at(buf, k, 123):
+                    return k
+        j += 1
+    return -1
+
+
+@njit(**_JIT)
+def move_rows(arr, src, dst, n):
+    """arr[:, dst:dst + n] = arr[:, src:src + n] for dst <= src, in place (no temporary)."""
+    for c in range(arr.shape[0]):
+        for j in range(n):
+            arr[c, dst + j] = arr[c, src + j]
+
+
+@njit(**_JIT)
+def scan_instances(buf, img_ids, img_fl, img_spans, cat_ids, cat_spans, cat_spans2, ann_ids, ann_fl, ann_segs,
+                   slow):
+    """A COCO instances file: {"images": [...], "categories": [...], "annotations": [...], anything else}.
+
+    img_ids (1, cap): id; img_fl (2, cap): width, height; img_spans (2, cap): file_name. cat_ids (1, cap): id;
+    cat_spans: name; cat_spans2: supercategory. ann_ids (4, cap): id, image_id, category_id, iscrowd (-1 absent,
+    0, 1); ann_fl (5, cap): x, y, w, h, area; ann_segs (5, cap): segmentations.
+    Returns (status, images, categories, annotations, segmentations, slow count).
+    """
+    buf, slow = borrowed(buf), borrowed(slow)
+    img_ids, img_fl, img_spans = borrowed(img_ids), borrowed(img_fl), borrowed(img_spans)
+    cat_ids, cat_spans, cat_spans2 = borrowed(cat_ids), borrowed(cat_spans), borrowed(cat_spans2)
+    ann_ids, ann_fl, ann_segs = borrowed(ann_ids), borrowed(ann_fl), borrowed(ann_segs)
+    stack = np.empty(64, np.uint8)
+    counts = np.zeros(4, np.int64)
+    nslow = 0
+    i = _ws(buf, 0)
+    if not _at(buf, i, 123):
+        return 1 + i, 0, 0, 0, 0, 0
+    i = _ws(buf, i + 1)
+    seen = 0
+    while True:
+        i, k = _key(buf, i)
+        if k == -2 or (k >= 0 and seen & (1 << k)):
+            return 1 + i, 0, 0, 0, 0, 0
+        if k >= 0:
+            seen |= 1 << k
+        if k == K_IMAGES:
+            i, c, _s, nslow = _records(buf, i, 1, img_ids, img_fl, img_spans, img_spans, ann_segs, slow, nslow,
+                                       stack)
+            counts[0] = c
+        elif k == K_CATEGORIES:
+            i, c, _s, nslow = _records(buf, i, 2, cat_ids, img_fl, cat_spans, cat_spans2, ann_segs, slow, nslow,
+                                       stack)
+            counts[1] = c
+        elif k == K_ANNOTATIONS:
+            i, c, ns, nslow = _records(buf, i, 3, ann_ids, ann_fl, img_spans, img_spans, ann_segs, slow, nslow,
+                                       stack)
+            counts[2] = c
+            counts[3] = ns
+        else:
+            i = _skip(buf, i, stack)
+        if i < 0:
+            return 1, 0, 0, 0, 0, 0
+        i, state = _next(buf, i, 125)
+        if state == -1:
+            return 1 + i, 0, 0, 0, 0, 0
+        if state == 1:
+            break
+    need = (1 << K_IMAGES) | (1 << K_CATEGORIES) | (1 << K_ANNOTATIONS)
+    if seen & need != need or _ws(buf, i) != buf.size:
+        return 1 + i, 0, 0, 0, 0, 0
+    return 0, counts[0], counts[1], counts[2], counts[3], nslow
+
+
+@njit(**_JIT)
+def string_views(buf, starts, ends, minify):
+    """Arrow string views of the bytes buf[starts[r]:ends[r]] (a null where starts[r] < 0): (views, side, valid).
+
+    A view is 16 bytes: int32 length, then the bytes themselves when at most 12, else the first 4 bytes, a
+    buffer index and an int32 offset: buffer 0 is ``buf`` itself (no copy; it must be under 2 GiB), buffer 1 is
+    ``side``, where a value with white space outside its strings is copied without it when ``minify``."""
+    n = starts.size
+    views = np.zeros((n, 16), np.uint8)
+    valid = np.empty(n, np.bool_)
+    side_size = 0
+    if minify:
+        for r in range(n):
+            if starts[r] >= 0 and _has_space(buf, starts[r], ends[r]):
+                side_size += ends[r] - starts[r]
+    side = np.empty(side_size, np.uint8)
+    o = 0
+    for r in range(n):
+        s, e = starts[r], ends[r]
+        valid[r] = s >= 0
+        if s < 0:
+            continue
+        source, at, index = buf, s, 0
+        if minify and _has_space(buf, s, e):
+            source, at, index = side, o, 1
+            ln = _minify(buf, s, e, side, o)
+            o += ln
+        else:
+            ln = e - s
+        _put_int32(views, r, 0, ln)
+        if ln <= 12:
+            for j in range(ln):
+                views[r, 4 + j] = source[at + j]
+        else:
+            for j in range(4):
+                views[r, 4 + j] = source[at + j]
+            _put_int32(views, r, 8, index)
+            _put_int32(views, r, 12, at)
+    return views, side[:o], valid
+
+
+@njit(inline="always", **_JIT)
+def _put_int32(views, r, at, v):
+    for j in range(4):
+        views[r, at + j] = (v >> (8 * j)) & 0xFF
+
+
+@njit(**_JIT)
+def gather_numbers(buf, slow, n):
+    """The slow numbers' text, end to end, for an exact parser: (data, int32 offsets)."""
+    total = 0
+    for r in range(n):
+        total += slow[1, r] - slow[0, r]
+    data = np.empty(total, np.uint8)
+    offsets = np.empty(n + 1, np.int32)
+    o = 0
+    for r in range(n):
+        offsets[r] = o
+        ln = slow[1, r] - slow[0, r]
+        data[o:o + ln] = buf[slow[0, r]:slow[1, r]]
+        o += ln
+    offsets[n] = o
+    return data, offsets
