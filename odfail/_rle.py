@@ -210,27 +210,33 @@ def objects_from_polygons(xy, poly_off, obj_off, h, w):
 
 
 @njit(inline="always", **_JIT)
-def _count_values(data, p0, p1):
+def _count_values(data, p0, p1, escaped):
     """How many values compressed string data[p0:p1] holds (a value ends at every character without the
     continuation bit), and 0 if it is valid, else 1 (a character outside '0'..'o') or 2 (it ends inside a
-    value)."""
+    value). ``escaped``: the string is as JSON writes it, a backslash (a character of the alphabet) doubled."""
     m = 0
     bad = 0
     last_more = False
-    for p in range(p0, p1):
+    p = p0
+    while p < p1:
         c = np.int64(data[p]) - 48
+        if escaped and c == 44:
+            p += 1
+            if p == p1 or data[p] != 92:
+                bad = 1
         if c < 0 or c > 63:
             bad = 1
         last_more = (c & 0x20) != 0
         if not last_more:
             m += 1
+        p += 1
     if last_more and bad == 0:
         bad = 2
     return m, bad
 
 
 @njit(inline="always", **_JIT)
-def _decode_string(data, p0, p1, cnt, m0):
+def _decode_string(data, p0, p1, cnt, m0, escaped):
     """rleFrString of the valid string data[p0:p1] into cnt[m0:]: 5 bits per character, a continuation bit,
     a sign bit on the last character, each value after the second plus the one two back."""
     m = m0
@@ -241,6 +247,8 @@ def _decode_string(data, p0, p1, cnt, m0):
         more = True
         while more:
             c = np.int64(data[p]) - 48
+            if escaped and c == 44:
+                p += 1
             x |= (c & 0x1F) << (5 * k)
             more = (c & 0x20) != 0
             p += 1
@@ -254,60 +262,135 @@ def _decode_string(data, p0, p1, cnt, m0):
 
 
 @njit(parallel=True, **_JIT)
-def from_strings(data, str_off, rows):
-    """rleFrString for many compressed strings (bytes in ``data``, offsets (S + 1)): output i decodes string
-    ``rows[i]``, or is left empty where ``rows[i] < 0`` (a mask nobody needs). Returns flat counts, offsets
-    (len(rows) + 1), and per output 0 if valid, else 1 (a character outside '0'..'o') or 2 (the string ends
-    inside a value); a bad string is left empty."""
-    n = len(rows)
+def from_strings(data, start, end, escaped):
+    """rleFrString for many compressed strings: output i decodes ``data[start[i]:end[i]]``, or is left empty
+    where ``start[i] < 0`` (a mask nobody needs). Returns flat counts, offsets (len(start) + 1), and per output
+    0 if valid, else 1 (a character outside '0'..'o') or 2 (the string ends inside a value); a bad string is left
+    empty. ``escaped``: see `_count_values`."""
+    n = len(start)
     out_off = np.zeros(n + 1, dtype=np.int64)
     bad = np.zeros(n, dtype=np.int8)
     n_values = np.zeros(n, dtype=np.int64)
     for i in prange(n):
-        if rows[i] >= 0:
-            m, b = _count_values(data, str_off[rows[i]], str_off[rows[i] + 1])
+        if start[i] >= 0:
+            m, b = _count_values(data, start[i], end[i], escaped)
             bad[i] = b
             n_values[i] = m if b == 0 else 0
     for i in range(n):
         out_off[i + 1] = out_off[i] + n_values[i]
     cnt = np.empty(out_off[n], dtype=np.uint32)
     for i in prange(n):
-        if rows[i] >= 0 and bad[i] == 0:
-            _decode_string(data, str_off[rows[i]], str_off[rows[i] + 1], cnt, out_off[i])
+        if start[i] >= 0 and bad[i] == 0:
+            _decode_string(data, start[i], end[i], cnt, out_off[i], escaped)
     return cnt, out_off, bad
 
 
+@njit(inline="always", **_JIT)
+def _box_step(t, t_prev, x, y, hh):
+    """Column and row of pixel t, stepped from those of t_prev <= t, as rleToBbox's t / h and t % h: a division
+    only for a step of more than a column."""
+    y += t - t_prev
+    if y >= hh:
+        if y < 2 * hh:
+            x += 1
+            y -= hh
+        else:
+            q = y // hh
+            x += q
+            y -= q * hh
+    return x, y
+
+
+@njit(inline="always", **_JIT)
+def _stats_one(data, p0, p1, escaped, h, w, box):
+    """`_count_values`, `_decode_string` and `_area_box` of one string in one pass, the run lengths never
+    stored: (area, total run length, validity as `_count_values`'s, whether `_area_box` must box it instead).
+
+    rleToBbox splits the first and last pixel t of each run into column t / h and row t % h and keeps the
+    least and greatest of each (every row once a run of 1s crosses columns). Columns grow with t, so theirs
+    are the extremes of t; rows come from stepping the previous split forward (t only grows), a division only
+    for a step of more than a column. That holds while t stays in uint32, where maskApi.c's arithmetic is;
+    beyond it (a mask of 2**32 pixels or more) `_area_box` works it out line for line."""
+    hh = np.int64(h)
+    v1 = v2 = np.int64(0)  # the values one and two back
+    m = 0
+    area = cc = np.int64(0)
+    ys, ye = hh, np.int64(0)
+    t_lo, t_hi = np.int64(2 ** 62), np.int64(-1)
+    x = y = t_prev = xp = t_even = np.int64(0)
+    p = p0
+    while p < p1:
+        v = np.int64(0)
+        k = 0
+        more = True
+        while more:
+            if p >= p1:
+                return 0, 0, 2, False
+            c = np.int64(data[p]) - 48
+            if escaped and c == 44:
+                p += 1
+                if p >= p1 or data[p] != 92:
+                    return 0, 0, 1, False
+            if c < 0 or c > 63:
+                return 0, 0, 1, False
+            v |= (c & 0x1F) << (5 * k)
+            more = (c & 0x20) != 0
+            p += 1
+            k += 1
+            if not more and (c & 0x10):
+                v |= np.int64(-1) << (5 * k)
+        if m > 2:
+            v += v2
+        v &= 0xFFFFFFFF
+        v2, v1 = v1, v
+        cc += v
+        if m & 1 == 0:
+            t_even = cc
+        else:
+            area += v
+            if v > 0 and hh > 0:  # a pair of runs (pycocotools passes over one whose run of 1s is empty):
+                t = cc - 1  # rleToBbox's two steps, the first run's end and the second's
+                x, y = _box_step(t_even, t_prev, x, y, hh)
+                xp = x
+                ys, ye = min(ys, y), max(ye, y)
+                x, y = _box_step(t, t_even, x, y, hh)
+                if xp < x:
+                    ys, ye = np.int64(0), hh - 1
+                ys, ye = min(ys, y), max(ye, y)
+                t_lo = min(t_lo, min(t_even, t))
+                t_hi = max(t_hi, max(t_even, t))
+                t_prev = t
+        m += 1
+    again = hh > 0 and m >= 2 and cc >= 2 ** 32
+    if hh > 0 and m >= 2 and not again:
+        xs = min(np.int64(np.uint32(w)), t_lo // hh)
+        xe = max(np.int64(0), t_hi // hh)
+        box[0] = xs
+        box[1] = ys
+        box[2] = np.float64(np.uint32(xe - xs + 1))
+        box[3] = np.float64(np.uint32(ye - ys + 1))
+    return area & 0xFFFFFFFF, cc, 0, again
+
+
 @njit(parallel=True, **_JIT)
-def string_stats(data, str_off, h, w):
-    """What the mask tables store beside each compressed string, without keeping the run lengths: area
-    (rleArea), box (rleToBbox), total run length (must be h * w) and validity (see `_count_values`). Strings
-    are decoded one at a time into a scratch buffer per chunk of strings."""
-    n = len(str_off) - 1
+def string_stats(data, start, end, h, w, escaped):
+    """What a mask needs beside its compressed string ``data[start[i]:end[i]]``, without keeping the run
+    lengths: area (rleArea), box (rleToBbox), total run length (must be h * w) and validity (see
+    `_count_values`). One pass per string (`_stats_one`); the rare RLE it cannot box is decoded and boxed
+    by `_area_box`."""
+    n = len(start)
     area = np.zeros(n, dtype=np.int64)
     box = np.zeros((n, 4))
     total = np.zeros(n, dtype=np.int64)
     bad = np.zeros(n, dtype=np.int8)
-    n_values = np.zeros(n, dtype=np.int64)
     for i in prange(n):
-        m, b = _count_values(data, str_off[i], str_off[i + 1])
-        bad[i] = b
-        n_values[i] = m if b == 0 else 0
-    n_chunks = min(n, 256)
-    for c in prange(n_chunks):
-        i0, i1 = c * n // n_chunks, (c + 1) * n // n_chunks
-        most = 1
-        for i in range(i0, i1):
-            most = max(most, n_values[i])
-        scratch = np.empty(most, dtype=np.uint32)
-        for i in range(i0, i1):
-            if n_values[i] == 0:
-                continue
-            _decode_string(data, str_off[i], str_off[i + 1], scratch, 0)
-            t = np.int64(0)
-            for j in range(n_values[i]):
-                t += scratch[j]
-            total[i] = t
-            area[i] = _area_box(scratch, 0, n_values[i], h[i], w[i], box[i])
+        a, t, b, again = _stats_one(data, start[i], end[i], escaped, h[i], w[i], box[i])
+        area[i], total[i], bad[i] = a, t, b
+        if again:
+            m, _b = _count_values(data, start[i], end[i], escaped)
+            scratch = np.empty(m, dtype=np.uint32)
+            _decode_string(data, start[i], end[i], scratch, 0, escaped)
+            _area_box(scratch, 0, m, h[i], w[i], box[i])
     return area, box, total, bad
 
 
@@ -368,6 +451,10 @@ def _area_box(cnt, a0, a1, h, w, box):
     xp = np.uint32(0)
     for j in range(m):
         cc += cnt[a0 + j]
+        if j % 2 == 0 and cnt[a0 + j + 1] == 0:
+            continue  # pycocotools (2.0.11) passes over a pair whose run of 1s is empty
+        if j % 2 == 1 and cnt[a0 + j] == 0:
+            continue
         t = cc - np.uint32(j % 2)
         y = t % hh
         x = (t - y) // hh

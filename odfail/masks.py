@@ -50,17 +50,24 @@ def _column(chunked, dtype) -> np.ndarray:
     return parts[0] if len(parts) == 1 else np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
 
 
-def _strings(chunked) -> tuple[np.ndarray, np.ndarray]:
-    """A pyarrow chunked string column as (bytes, int64 offsets (N + 1))."""
-    data, offs, base = [], [np.zeros(1, dtype=np.int64)], 0
-    for c in chunked.chunks:
-        off = _offsets(c)
-        data.append(np.frombuffer(c.buffers()[2], dtype=np.uint8)[off[0]: off[-1]])
-        offs.append(off[1:] - off[0] + base)
-        base += int(off[-1] - off[0])
-    if len(data) == 1:
-        return data[0], np.concatenate(offs)
-    return (np.concatenate(data) if data else np.zeros(0, dtype=np.uint8)), np.concatenate(offs)
+def _string_column(t, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """A pyarrow string column of table ``t`` as (bytes, int64 offsets (N + 1)), zero-copy when it is one chunk."""
+    chunked = t.column(name)
+    if chunked.num_chunks != 1:
+        chunked = chunked.combine_chunks()
+    c = chunked.chunks[0] if hasattr(chunked, "chunks") else chunked
+    return np.frombuffer(c.buffers()[2], dtype=np.uint8) if c.buffers()[2] else np.zeros(0, np.uint8), _offsets(c)
+
+
+def _one_chunk(con, query: str):
+    """A query's result as a pyarrow table of one chunk per column, so that its strings are used where DuckDB
+    put them: a parallel scan hands over one chunk per Parquet row group, and joining them copies every byte
+    (0.1 s for 50 MB of fresh memory). One thread reads 325k segmentations in 0.11 s."""
+    con.execute("set threads = 1")
+    try:
+        return con.sql(query).to_arrow_table(batch_size=2**40)
+    finally:
+        con.execute("reset threads")  # the setting is the database instance's, shared by its cursors
 
 
 _MASK_TABLE = {"gt": "gt_masks", "predictions": "pred_masks"}
@@ -68,23 +75,27 @@ _MASK_TABLE = {"gt": "gt_masks", "predictions": "pred_masks"}
 
 @dataclass
 class Masks:
-    """N masks as COCO compressed RLE strings, with their size, area and box; run lengths are decoded on demand
-    by `rles`, and only for the masks a caller needs (rleIou never walks the runs of a mask whose box overlaps
-    nothing it is compared with)."""
+    """N masks as COCO compressed RLE strings (mask i is ``data[start[i]:end[i]]``, empty for no mask), with
+    their size, area and box; run lengths are decoded on demand by `rles`, and only for the masks a caller
+    needs (rleIou never walks the runs of a mask whose box overlaps nothing it is compared with). ``escaped``:
+    the strings are the segmentation's JSON text, where a backslash (one of the 64 characters) is doubled."""
 
     h: np.ndarray
     w: np.ndarray
     area: np.ndarray
     box: np.ndarray
-    strings: tuple  # (bytes, offsets (S + 1), rows (N,)): mask i is string rows[i] (an empty string: no mask)
+    data: np.ndarray | None
+    start: np.ndarray
+    end: np.ndarray
+    escaped: bool
     source: tuple | None = None  # (workspace, table, key, ids, run): where to decode from again if damaged
 
     def rles(self, need: np.ndarray | None = None) -> Rles:
         """The run lengths of every mask, or of those where ``need`` is True (the others get none)."""
         from odfail import _rle
 
-        data, str_off, rows = self.strings
-        cnt, off, bad = _rle.from_strings(data, str_off, rows if need is None else np.where(need, rows, -1))
+        start = self.start if need is None else np.where(need, self.start, -1)
+        cnt, off, bad = _rle.from_strings(self.data, start, self.end, self.escaped)
         if bad.any():  # a damaged mask table: decode the segmentations again (and store them again)
             return load_masks(*self.source[:4], run=self.source[4], stored=False).rles(need)
         return Rles(cnt, off, self.h, self.w, self.area, self.box)
@@ -93,18 +104,27 @@ class Masks:
 def load_masks(ws: Workspace, table: str, key: str, ids: np.ndarray, run: str | None = None,
                stored: bool = True) -> Masks:
     """The masks of ``table`` ("gt" or "predictions") for the rows with these ids (``key`` = gt_id or pred_id),
-    in the order of ``ids``: read from the workspace's columnar mask table (``gt_masks`` / ``pred_masks``), or
-    converted from the stored segmentations and written there on first use."""
+    in the order of ``ids``.
+
+    The first call converts the stored segmentations (`_segmentations`, `_convert`) and keeps the result in
+    the workspace's mask table (``gt_masks`` / ``pred_masks``): size, area and box of every mask, and its
+    compressed string where one had to be made (from polygons or run lengths). A mask that already is a
+    compressed string (a results file's, usually) is not copied: the table holds a null ``counts`` and the
+    string is read from the segmentation's text where it is (50 MB for 325k results, half of ingest's file)."""
     path = ws.table_path(_MASK_TABLE[table], run)
     con = ws.engine()
     try:
         masks = _read(con, path, key, ids) if stored and path.exists() else None
-        if masks is None:
-            masks = from_segmentations(ws, table, key, ids, run, con)
-            try:
-                _write(con, path, key, ids, masks, run)
-            except OSError:
-                pass  # a read-only workspace: convert again next time
+        if masks is None or masks.data is None:
+            seg = _segmentations(ws, table, key, ids, run, con)
+            if masks is not None and not seg.converts:  # the stored numbers, the file's own strings
+                masks.data, masks.start, masks.end, masks.escaped = seg.text, seg.start, seg.end, True
+            else:
+                masks = _convert(seg, table, key, ids)
+                try:
+                    _write(con, path, key, ids, masks, run)
+                except OSError:
+                    pass  # a read-only workspace: convert again next time
     finally:
         con.close()
     masks.source = (ws, table, key, ids, run)
@@ -112,12 +132,13 @@ def load_masks(ws: Workspace, table: str, key: str, ids: np.ndarray, run: str | 
 
 
 def _read(con, path, key: str, ids: np.ndarray) -> Masks | None:
-    """The stored masks, aligned to ``ids`` and not decoded yet; None if the table does not hold every one."""
+    """The stored masks, aligned to ``ids`` and not decoded yet (``data`` None when the table keeps no strings);
+    None if the table does not hold every one."""
     from odfail.match import _index
     from odfail.workspace import _quote
 
-    t = con.sql(f"select {key} as id, height, width, area, x, y, w, h, counts "
-                f"from read_parquet({_quote(str(path))})").to_arrow_table(batch_size=max(len(ids), 1))
+    t = _one_chunk(con, f"select {key} as id, height, width, area, x, y, w, h, counts "
+                        f"from read_parquet({_quote(str(path))})")
     if t.num_rows != len(ids):
         return None
     stored_ids = _column(t.column("id"), np.int64)
@@ -125,21 +146,24 @@ def _read(con, path, key: str, ids: np.ndarray) -> Masks | None:
     box = np.stack([_column(t.column(c), np.float64) for c in ("x", "y", "w", "h")], axis=1)
     h = _column(t.column("height"), np.int32).astype(np.int64)
     w = _column(t.column("width"), np.int32).astype(np.int64)
+    strings = t.column("counts").null_count < t.num_rows or t.num_rows == 0
+    data, off = _string_column(t, "counts") if strings else (None, np.zeros(len(ids) + 1, dtype=np.int64))
     if np.array_equal(stored_ids, ids):
-        rows = np.arange(len(ids), dtype=np.int64)
+        start, end = off[:-1], off[1:]
     else:
         pos, found = _index(np.sort(stored_ids), ids)
         if not found.all():
             return None
         rows = np.argsort(stored_ids)[pos]  # stored row of each id
-        h, w, area, box = h[rows], w[rows], area[rows], box[rows]
-    return Masks(h, w, area, box, strings=(*_strings(t.column("counts")), rows))
+        h, w, area, box, start, end = h[rows], w[rows], area[rows], box[rows], off[rows], off[rows + 1]
+    return Masks(h, w, area, box, data, start, end, escaped=False)
 
 
 def _write(con, path, key: str, ids: np.ndarray, masks: Masks, run: str | None) -> None:
-    """Store masks converted by `from_segmentations` as Parquet in the order of ``ids``, the runs as COCO's
-    compressed RLE strings (a quarter of the bytes of uint32 runs, and what pycocotools reads). The Arrow
-    columns are built from buffers (``odfail._arrow``): pyarrow's numpy conversion would import pandas."""
+    """Store masks made by `_convert` as Parquet in the order of ``ids``: the strings it made (COCO's
+    compressed RLE, a quarter of the bytes of uint32 runs, and what pycocotools reads), or none at all when
+    every mask is its segmentation's own string (``escaped``). The Arrow columns are built from buffers
+    (``odfail._arrow``): pyarrow's numpy conversion would import pandas."""
     import os
 
     import pyarrow as pa
@@ -147,11 +171,14 @@ def _write(con, path, key: str, ids: np.ndarray, masks: Masks, run: str | None) 
     from odfail._arrow import column
     from odfail.workspace import DERIVED_PARQUET, _quote
 
-    data, str_off, _ = masks.strings  # as `from_segmentations` builds them: string i is mask i
-    big = len(data) >= 2**31
-    strings = pa.Array.from_buffers(pa.large_string() if big else pa.string(), len(ids),
-                                    [None, pa.py_buffer(str_off.astype(np.int64 if big else np.int32)),
-                                     pa.py_buffer(data)])
+    if masks.escaped:
+        strings = pa.nulls(len(ids), pa.string())
+    else:  # as `_convert` makes them: mask i's string follows mask i - 1's
+        str_off = np.concatenate(([0], masks.end)).astype(np.int64)
+        big = len(masks.data) >= 2**31
+        strings = pa.Array.from_buffers(pa.large_string() if big else pa.string(), len(ids),
+                                        [None, pa.py_buffer(str_off.astype(np.int64 if big else np.int32)),
+                                         pa.py_buffer(masks.data)])
     columns = {key: column(ids.astype(np.int64)), "height": column(masks.h.astype(np.int64)),
                "width": column(masks.w.astype(np.int64)), "area": column(masks.area.astype(np.int64, copy=False)),
                **{c: column(masks.box[:, j].astype(np.float64, copy=False))
@@ -169,96 +196,122 @@ def _write(con, path, key: str, ids: np.ndarray, masks: Masks, run: str | None) 
     os.replace(tmp, path)
 
 
-def from_segmentations(ws: Workspace, table: str, key: str, ids: np.ndarray, run: str | None, con) -> Masks:
-    """The stored segmentations of ``table`` for these ids, in their order, as `Masks` (see `load_masks`):
-    compressed RLE strings are kept as they are (pycocotools' annToRLE keeps them too), polygons are rasterised
-    at their image's size and uncompressed RLE encoded, both as annToRLE does. Raises WorkspaceError on a
-    mask that does not cover its size exactly. ``con``: a DuckDB connection (`Workspace.engine`)."""
-    import pyarrow.compute as pc
+@dataclass
+class _Segmentations:
+    """A table's segmentation texts read by ``odfail._seg_kernels.read_segmentations``, every per-row array
+    aligned to the caller's ids (a row the table lacks: kind NONE). ``converts``: some need converting."""
 
-    from odfail import _rle
+    text: np.ndarray
+    kind: np.ndarray
+    h: np.ndarray
+    w: np.ndarray
+    start: np.ndarray
+    end: np.ndarray
+    image_id: np.ndarray
+    xy: np.ndarray
+    poly_off: np.ndarray
+    runs: np.ndarray
+    images: str  # the images table's Parquet, for the polygons' mask size
+    con: object
+
+    @property
+    def converts(self) -> bool:
+        from odfail import _seg_kernels as S
+
+        return bool(((self.kind == S.POLYGONS) | (self.kind == S.RUNS)).any())
+
+
+def _segmentations(ws: Workspace, table: str, key: str, ids: np.ndarray, run: str | None, con) -> _Segmentations:
+    """The ``segmentation`` texts of ``table`` read in place (see `_Segmentations`). Raises WorkspaceError on a
+    text ingest would not have written."""
+    from odfail import _seg_kernels as S
     from odfail.exceptions import WorkspaceError
     from odfail.match import _indexer
     from odfail.workspace import _quote
 
-    src = f"read_parquet({_quote(str(ws.table_path(table, run)))})"
-    images = f"read_parquet({_quote(str(ws.table_path('images')))})"
-    batch = max(len(ids), 1)
-    # one pass over the JSON: an RLE's size and counts; counts[0] is there only for uncompressed counts
-    rle = con.sql(f"""
-        select {key} as id, p[1]::BIGINT as h, p[2]::BIGINT as w, p[3] as s, p[4] is not null as is_list
-        from (select {key}, json_extract_string(segmentation, ['$.size[0]', '$.size[1]', '$.counts',
-                                                               '$.counts[0]']) as p
-              from {src} where segmentation is not null)""").to_arrow_table(batch_size=batch)
-    is_list = rle.column("is_list")
-    polys = lists = None
-    if rle.column("s").null_count:  # no counts: polygons
-        polys = con.sql(f"""
-            select t.{key} as id, i.height as h, i.width as w, i.image_id,
-                   list_transform(p, lambda q: len(q)) as lens, flatten(p) as xy
-            from (select {key}, image_id, try_cast(segmentation as DOUBLE[][]) as p from {src}
-                  where json_type(segmentation) = 'ARRAY') t
-            join {images} i on i.image_id = t.image_id""").to_arrow_table(batch_size=batch)
-    if pc.any(is_list).as_py():
-        lists = con.sql(f"""
-            select {key} as id, (segmentation->'size'->>0)::BIGINT as h,
-                   (segmentation->'size'->>1)::BIGINT as w,
-                   try_cast(segmentation->'counts' as UINTEGER[]) as c
-            from {src} where json_type(segmentation->'counts') = 'ARRAY'""").to_arrow_table(batch_size=batch)
-    strings = rle.filter(pc.and_(pc.is_valid(rle.column("s")), pc.invert(is_list)))
-
-    def one_chunk(t, name):  # list columns: their values and offsets in one piece
-        c = t.column(name)
-        return c.chunk(0) if c.num_chunks == 1 else c.combine_chunks()
-
-    def ids_h_w(t, dtype):
-        return tuple(_column(t.column(c), dt) for c, dt in (("id", np.int64), ("h", dtype), ("w", dtype)))
-
-    parts = []  # (ids, h, w, bytes, offsets): every source as compressed strings
-    if strings.num_rows:
-        parts.append((*ids_h_w(strings, np.int64), *_strings(strings.column("s"))))
-    if polys is not None and polys.num_rows:
-        if polys.column("h").null_count or polys.column("w").null_count:
-            bad = polys.filter(pc.or_(pc.is_null(polys.column("h")), pc.is_null(polys.column("w"))))
-            raise WorkspaceError(f"image {bad.column('image_id')[0].as_py()} has no width/height: its polygons "
-                                 "cannot be rasterised")
-        pid, h, w = ids_h_w(polys, np.int32)
-        h, w = h.astype(np.int64), w.astype(np.int64)
-        lens, xy = one_chunk(polys, "lens"), one_chunk(polys, "xy")
-        poly_off = np.concatenate(([0], np.cumsum(_buffer(lens.values, np.int64))))
-        cnt, off = _rle.objects_from_polygons(_buffer(xy.values, np.float64), poly_off, _offsets(lens), h, w)
-        parts.append((pid, h, w, *_rle.to_strings(cnt, off)))
-    if lists is not None and lists.num_rows:
-        c = one_chunk(lists, "c")
-        parts.append((*ids_h_w(lists, np.int64), *_rle.to_strings(_buffer(c.values, np.uint32).copy(), _offsets(c))))
-
-    # every id's string, in the order of ids, copied once from its part (no segmentation: an empty string)
-    n = len(ids)
+    t = _one_chunk(con, f"""select {key} as id, image_id, segmentation::VARCHAR as s
+                            from read_parquet({_quote(str(ws.table_path(table, run)))})""")
+    text, text_off = _string_column(t, "s")
+    kind, h, w, start, end, xy, poly_off, runs, slow = S.read_segmentations(text, text_off)
+    row_ids = _column(t.column("id"), np.int64)
+    unread = np.flatnonzero(kind == S.UNREAD)
+    if len(unread):
+        raise WorkspaceError(f"{table} {key} {row_ids[unread[0]]}: its stored segmentation is not one odfail "
+                             "wrote (polygons or an RLE); ingest the file again")
+    for j in range(slow.shape[1]):  # numbers beyond the kernel's exact range: as json.load reads them
+        xy[slow[0, j]] = float(text[slow[1, j]: slow[2, j]].tobytes())
     order = np.argsort(ids, kind="stable")
-    place = _indexer(ids[order])
-    h_all, w_all = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
-    length = np.zeros(n, dtype=np.int64)
-    dests = []
-    for pid, ph, pw, _, off in parts:
-        pos, found = place(pid)
-        src = np.flatnonzero(found)
-        dest = order[pos[src]]
-        dests.append((dest, src))
-        h_all[dest], w_all[dest] = np.asarray(ph)[src], np.asarray(pw)[src]
-        length[dest] = np.diff(off)[src]
-    str_off = np.concatenate(([0], np.cumsum(length))).astype(np.int64)
-    data = np.empty(str_off[-1], dtype=np.uint8)
-    for (_, _, _, part_data, off), (dest, src) in zip(parts, dests):
-        _rle.place_strings(data, str_off, dest, part_data, off.astype(np.int64), src)
-    area, box, total, bad = _rle.string_stats(data, str_off, h_all, w_all)
+    pos, found = _indexer(ids[order])(row_ids)
+    rows = np.full(len(ids), -1, dtype=np.int64)  # the table's row of each id
+    rows[order[pos[found]]] = np.flatnonzero(found)
+    has = rows >= 0
+    kind = np.where(has, kind[rows], S.NONE)
+    plain = kind == S.STRING
+    h, w = np.where(plain | (kind == S.RUNS), h[rows], 0), np.where(plain | (kind == S.RUNS), w[rows], 0)
+    start, end = np.where(has, start[rows], 0), np.where(has, end[rows], 0)
+    image_id = np.where(has, _column(t.column("image_id"), np.int64)[rows], -1)
+    return _Segmentations(text, kind, h, w, start, end, image_id, xy, poly_off, runs,
+                          f"read_parquet({_quote(str(ws.table_path('images')))})", con)
+
+
+def _convert(seg: _Segmentations, table: str, key: str, ids: np.ndarray) -> Masks:
+    """`Masks` from the segmentations, with their size, area and box. Compressed strings only: used where
+    they are, in the text (pycocotools' annToRLE keeps them too). Otherwise every mask becomes a new plain
+    string: polygons rasterised at their image's size and united, run lengths encoded (annToRLE's rules), and
+    the strings decoded and encoded again. Raises WorkspaceError on a mask that does not cover its size."""
+    from odfail import _rle
+    from odfail import _seg_kernels as S
+    from odfail.exceptions import WorkspaceError
+    from odfail.match import _indexer
+
+    kind, h, w = seg.kind, seg.h.copy(), seg.w.copy()
+    if not seg.converts:
+        masks = Masks(h, w, None, None, seg.text, seg.start, seg.end, escaped=True)
+    else:
+        polys = np.flatnonzero(kind == S.POLYGONS)
+        if len(polys):
+            img = seg.con.sql(f"select image_id, coalesce(height, -1) as h, coalesce(width, -1) as w "
+                              f"from {seg.images}").fetchnumpy()
+            order = np.argsort(img["image_id"])
+            at, _ = _indexer(np.asarray(img["image_id"])[order])(seg.image_id[polys])
+            h[polys], w[polys] = (np.asarray(img[c], dtype=np.int64)[order][at] for c in ("h", "w"))
+            unsized = np.flatnonzero((h[polys] < 0) | (w[polys] < 0))
+            if len(unsized):
+                raise WorkspaceError(f"image {seg.image_id[polys[unsized[0]]]} has no width/height: its polygons "
+                                     "cannot be rasterised")
+        # polygons and run lengths are read in the table's order: take those rows in it (contiguous spans)
+        polys = polys[np.argsort(seg.start[polys], kind="stable")]
+        lists = np.flatnonzero(kind == S.RUNS)
+        lists = lists[np.argsort(seg.start[lists], kind="stable")]
+        strs = np.flatnonzero(kind == S.STRING)
+
+        def offsets(rows):  # the contiguous spans of these rows (written in row order) as offsets
+            return np.append(seg.start[rows], seg.end[rows[-1]] if len(rows) else 0).astype(np.int64)
+
+        parts = [(polys, *_rle.objects_from_polygons(seg.xy, seg.poly_off, offsets(polys), h[polys], w[polys])),
+                 (lists, seg.runs, offsets(lists)),
+                 (strs, *_rle.from_strings(seg.text, seg.start[strs], seg.end[strs], True)[:2])]
+        length = np.zeros(len(ids), dtype=np.int64)
+        coded = []
+        for dest, cnt, off in parts:
+            data, str_off = _rle.to_strings(cnt, off)
+            coded.append((dest, data, str_off))
+            length[dest] = np.diff(str_off)
+        str_off = np.concatenate(([0], np.cumsum(length))).astype(np.int64)
+        data = np.empty(str_off[-1], dtype=np.uint8)
+        for dest, part_data, part_off in coded:
+            _rle.place_strings(data, str_off, dest, part_data, part_off, np.arange(len(dest)))
+        masks = Masks(h, w, None, None, data, str_off[:-1], str_off[1:], escaped=False)
+    masks.area, masks.box, total, bad = _rle.string_stats(masks.data, masks.start, masks.end, masks.h, masks.w,
+                                                          masks.escaped)
     if bad.any():
         raise WorkspaceError(f"{table} {key} {ids[np.argmax(bad != 0)]}: malformed compressed RLE string")
-    wrong = np.flatnonzero((str_off[1:] > str_off[:-1]) & (total != h_all * w_all))
+    wrong = np.flatnonzero((masks.end > masks.start) & (total != masks.h * masks.w))
     if len(wrong):
         i = wrong[0]
         raise WorkspaceError(f"{table} {key} {ids[i]}: the RLE's run lengths sum to {total[i]}, not height x width "
-                             f"= {h_all[i] * w_all[i]}")
-    return Masks(h_all, w_all, area, box, strings=(data, str_off, np.arange(len(ids), dtype=np.int64)))
+                             f"= {masks.h[i] * masks.w[i]}")
+    return masks
 
 
 # ---- pycocotools.mask's functions, on single masks (used by the tests; the pipeline works on Rles) ----
@@ -288,7 +341,8 @@ def counts(rle: dict) -> np.ndarray:
     if isinstance(c, list):
         return np.asarray(c, dtype=np.uint32)
     data = np.frombuffer(c.encode() if isinstance(c, str) else c, dtype=np.uint8)
-    cnt, _, bad = _rle.from_strings(data, np.array([0, len(data)], dtype=np.int64), np.zeros(1, dtype=np.int64))
+    cnt, _, bad = _rle.from_strings(data, np.zeros(1, dtype=np.int64), np.array([len(data)], dtype=np.int64),
+                                    False)
     if bad[0]:
         raise ValueError("malformed compressed RLE string")
     return cnt

@@ -62,7 +62,8 @@ SCHEMAS: dict[str, str] = {
                      "class_order BIGINT, gt_id BIGINT, ignored BOOLEAN, image_has_gt BOOLEAN, iou_same DOUBLE, "
                      "gt_same BIGINT, iou_other DOUBLE, gt_other BIGINT, category_other BIGINT, iou_dupe DOUBLE, "
                      "gt_dupe BIGINT, iou_any DOUBLE"),
-    # masks decoded into COCO compressed RLE (odfail.masks), written at first use: one row per GT / prediction
+    # masks decoded into COCO compressed RLE (odfail.masks), written at first use: one row per GT / prediction;
+    # counts null in every row when each mask is its segmentation's own string (the views then read that)
     "gt_masks": ("gt_id BIGINT, height INTEGER, width INTEGER, area BIGINT, x DOUBLE, y DOUBLE, w DOUBLE, "
                  "h DOUBLE, counts VARCHAR"),
     "pred_masks": ("run VARCHAR, pred_id BIGINT, height INTEGER, width INTEGER, area BIGINT, x DOUBLE, y DOUBLE, "

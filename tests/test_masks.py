@@ -267,3 +267,99 @@ def test_polygons_of_an_image_without_a_size_are_refused_naming_it(tmp_path, mis
            predictions=[(write_json(tmp_path / "dt.json", dt), "r")])
     with pytest.raises(WorkspaceError, match="image 2 has no width/height"):
         evaluate(tmp_path / "ws", "r", iou_type="segm")
+
+
+@RNG_SETTINGS
+@given(h=st.integers(1, 40), w=st.integers(1, 40), cuts=st.lists(st.integers(0, 1600), max_size=14),
+       empty=st.lists(st.integers(0, 14), max_size=3), drop_last=st.booleans())
+def test_one_pass_area_and_box_equal_pycocotools_on_any_rle(h, w, cuts, empty, drop_last):
+    """`_rle.string_stats` boxes a string in one pass, stepping rows instead of dividing (`_stats_one`); on any
+    RLE pycocotools reads (empty runs, an empty first run of 1s, an odd number of runs) it must give
+    pycocotools' area and toBbox, and the decoder's run total. (pycocotools 2.0.11's toBbox passes over a pair
+    of runs whose run of 1s is empty; this test found that.)"""
+    from odfail import _rle
+
+    runs = np.diff([0, *sorted(min(c, h * w) for c in cuts), h * w]).astype(np.uint32)
+    for at in empty:  # empty runs anywhere, including the first run of 1s (rleToBbox then wraps below 0)
+        runs = np.insert(runs, min(at, len(runs)), 0).astype(np.uint32)
+    if drop_last and len(runs) > 1:
+        runs = runs[:-1]
+    data, off = _rle.to_strings(runs, np.array([0, len(runs)], dtype=np.int64))
+    ref = {"size": [h, w], "counts": data.tobytes()}
+    area, box, total, bad = _rle.string_stats(data, off[:-1], off[1:], np.array([h]), np.array([w]), False)
+    assert bad[0] == 0 and total[0] == int(runs.sum()) and area[0] == M.area(ref)
+    np.testing.assert_array_equal(box[0], M.toBbox(ref))
+    np.testing.assert_array_equal(O.to_bbox(ref), M.toBbox(ref))  # `_area_box`, rleToBbox line for line
+
+
+@RNG_SETTINGS
+@given(h=st.integers(1, 30), w=st.integers(1, 30), density=st.floats(0, 1), seed=st.integers(0, 2**32 - 1))
+def test_strings_read_in_their_json_text_decode_like_plain_ones(h, w, density, seed):
+    """A results file's compressed string is decoded where it lies in the segmentation's JSON text, where a
+    backslash (one of the 64 characters) is written twice: the same runs, area and box as the plain string."""
+    from odfail import _rle
+
+    m = (np.random.default_rng(seed).random((h, w)) < density).astype(np.uint8)
+    plain = M.encode(np.asfortranarray(m))["counts"]
+    text = np.frombuffer(json.dumps(plain.decode()).encode(), dtype=np.uint8)  # with its quotes
+    raw = np.frombuffer(plain, dtype=np.uint8)
+    spans = {True: (np.array([1]), np.array([len(text) - 1])), False: (np.array([0]), np.array([len(raw)]))}
+    out = {}
+    for escaped, data in ((True, text), (False, raw)):
+        start, end = spans[escaped]
+        out[escaped] = (_rle.from_strings(data, start, end, escaped),
+                        _rle.string_stats(data, start, end, np.array([h]), np.array([w]), escaped))
+    (cnt_e, _, bad_e), stats_e = out[True]
+    (cnt_p, _, bad_p), stats_p = out[False]
+    assert bad_e[0] == bad_p[0] == 0
+    np.testing.assert_array_equal(cnt_e, cnt_p)
+    np.testing.assert_array_equal(cnt_p, O.counts({"counts": plain}))
+    for a, b in zip(stats_e, stats_p):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_segmentation_texts_are_read_as_json_reads_them():
+    """`_seg_kernels.read_segmentations` against Python's json on every form a stored text can take: white
+    space, keys in either order or unknown, null, numbers beyond the exact fast path (more than 18 digits, large
+    exponents), crowd run lengths; and UNREAD for what is not a segmentation."""
+    from odfail import _seg_kernels as S
+
+    texts = [
+        '[[1, 2, 3, 4, 5, 6], [0.1, 0.2 , 10.5e1, 7, 8, 9.25]]',
+        '[[123.45678901234567891, 1e-400, 2.5E+2, 0.30000000000000004441, 3, 4]]',
+        '{"counts": "PPYo0", "size": [10, 20]}',
+        '{ "size" : [ 3 , 4 ] , "extra": {"a": [1, {"b": null}]}, "counts" : [0, 5, 7] }',
+        '{"size":[2,2],"counts":"a\\\\b"}',
+        'null', '', '{"size": [2, 2]}', '[[1, 2, 3, 4]]', '[[1, 2, 3, 4, 5, "x"]]', '{"size": [2, 2], "counts": 5}',
+        '{"size": [2, 2], "counts": "a\\u0041"}', '[[1, 2, 3, 4, 5, 6]] x', '7',
+    ]
+    expected = [S.POLYGONS, S.POLYGONS, S.STRING, S.RUNS, S.STRING, S.NONE, S.NONE] + [S.UNREAD] * 7
+    raw = [t.encode() for t in texts]
+    data = np.frombuffer(b"".join(raw), dtype=np.uint8)
+    off = np.concatenate(([0], np.cumsum([len(r) for r in raw]))).astype(np.int64)
+    kind, h, w, start, end, xy, poly_off, runs, slow = S.read_segmentations(data, off)
+    assert kind.tolist() == expected
+    for j in range(slow.shape[1]):
+        xy[slow[0, j]] = float(data[slow[1, j]: slow[2, j]].tobytes())
+    for r in (0, 1):
+        polys = [xy[poly_off[p]: poly_off[p + 1]].tolist() for p in range(start[r], end[r])]
+        assert polys == json.loads(texts[r])  # float equality: the same doubles as json.load
+    assert (h[2], w[2], data[start[2]: end[2]].tobytes()) == (10, 20, b"PPYo0")
+    assert (h[3], w[3], runs[start[3]: end[3]].tolist()) == (3, 4, [0, 5, 7])
+    assert data[start[4]: end[4]].tobytes() == b"a\\\\b"
+
+
+def test_segm_evaluation_reads_texts_of_either_reader(tmp_path):
+    """A results file the fast ingest reader takes and one it leaves to DuckDB (an extra key in a segmentation:
+    DuckDB then stores the text re-printed) give the same segm evaluation as pycocotools, and the mask tables
+    written for them read back equal."""
+    folder = "detectron2-val2017-mini"
+    gt = json.loads(shared(folder, "gt.json").read_text())
+    dts = json.loads(shared(folder, "dt.json").read_text())
+    odd = [dict(d, segmentation=dict(d["segmentation"], source="mrcnn")) for d in dts]
+    E = pycoco_eval(gt, dts, iou_type="segm")
+    ws = tmp_path / "ws"
+    ingest(ws, gt=write_json(tmp_path / "gt.json", gt),
+           predictions=[(write_json(tmp_path / "a.json", dts), "plain"), (write_json(tmp_path / "b.json", odd), "odd")])
+    for run in ("plain", "odd", "plain", "odd"):  # the second time from the stored mask tables
+        assert_arrays_equal(evaluate(ws, run, iou_type="segm"), E)
