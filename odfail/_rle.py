@@ -27,6 +27,60 @@ def _c_int(v):
     return np.int32(int(v))
 
 
+@njit(inline="always", **_JIT)
+def _crossing(u0, v0, u1, v1, h, w, a, col, n):
+    """rleFrPoly's test of two consecutive traced points: where the trace crosses a pixel column centre, the
+    boundary point it keeps (position x * h + y in the column-major mask) goes to a[n] and its column to
+    col[n]; returns the new n."""
+    if u1 == u0:
+        return n
+    xd = float(u1 if u1 < u0 else u1 - 1)
+    xd = (xd + 0.5) / _SCALE - 0.5
+    if np.floor(xd) != xd or xd < 0 or xd > w - 1:
+        return n
+    yd = float(v1 if v1 < v0 else v0)
+    yd = (yd + 0.5) / _SCALE - 0.5
+    if yd < 0:
+        yd = 0.0
+    elif yd > h:
+        yd = float(h)
+    yd = np.ceil(yd)
+    a[n] = np.uint32(np.int32(xd) * np.int32(h) + np.int32(yd))
+    col[n] = np.int32(xd)
+    return n + 1
+
+
+@njit(**_JIT)
+def _sorted(a, col, n):
+    """a[:n] sorted, in an array with room for one more: a counting sort by column (every crossing of a column
+    is at most the next column's first: x * h + y with y in [0, h]), then an insertion sort, which only moves
+    a crossing within its column (a few per column). numpy's sort took half of the rasterisation."""
+    if n < 2:
+        return a
+    lo = hi = col[0]
+    for i in range(1, n):
+        lo = min(lo, col[i])
+        hi = max(hi, col[i])
+    start = np.zeros(hi - lo + 2, dtype=np.int64)
+    for i in range(n):
+        start[col[i] - lo + 1] += 1
+    for c in range(hi - lo + 1):
+        start[c + 1] += start[c]
+    b = np.empty(len(a), dtype=np.uint32)
+    for i in range(n):
+        c = col[i] - lo
+        b[start[c]] = a[i]
+        start[c] += 1
+    for i in range(1, n):
+        v = b[i]
+        j = i
+        while j > 0 and b[j - 1] > v:
+            b[j] = b[j - 1]
+            j -= 1
+        b[j] = v
+    return b
+
+
 @njit(**_JIT)
 def poly_to_rle(xy, h, w):
     """rleFrPoly: one polygon (x0, y0, x1, y1, ...) rasterised to the counts of an h x w mask.
@@ -34,6 +88,10 @@ def poly_to_rle(xy, h, w):
     The rule: scale the vertices by 5 and round; trace every edge densely (one point per step of the longer
     axis); keep the points where the traced x crosses a pixel column centre, at the y of the upper of the two
     points, mapped back to pixels (ceil, clamped to [0, h]); each such point starts or ends a vertical run.
+
+    The trace is tested pair by pair as it goes (`_crossing`), never stored. Along an edge whose longer axis
+    is x, x steps by 1 and a pair crosses a column centre only where its smaller x is 2 modulo 5 (scaled
+    (x + 0.5) / 5 - 0.5 is whole exactly then), so only those pairs are traced there.
     """
     k = len(xy) // 2
     x = np.empty(k + 1, dtype=np.int32)
@@ -45,9 +103,11 @@ def poly_to_rle(xy, h, w):
     m = 0
     for j in range(k):
         m += max(abs(np.int64(x[j]) - x[j + 1]), abs(np.int64(y[j]) - y[j + 1])) + 1
-    u = np.empty(m, dtype=np.int32)
-    v = np.empty(m, dtype=np.int32)
-    m = 0
+    a = np.empty(m + 1, dtype=np.uint32)  # at most a crossing per traced point, and the mask's end
+    col = np.empty(m + 1, dtype=np.int32)
+    n = 0
+    traced = False
+    pu = pv = np.int64(0)  # the previous traced point
     for j in range(k):
         xs, xe, ys, ye = np.int64(x[j]), np.int64(x[j + 1]), np.int64(y[j]), np.int64(y[j + 1])
         dx, dy = abs(xe - xs), abs(ys - ye)
@@ -55,42 +115,30 @@ def poly_to_rle(xy, h, w):
         if flip:
             xs, xe = xe, xs
             ys, ye = ye, ys
-        if dx >= dy:
+        if dx >= dy:  # points (t + xs, round(ys + s t)), t = 0..dx, traced from t = dx down when flipped
             s = (ye - ys) / dx if dx != 0 else np.nan  # C: 0.0 / 0 is NaN for a zero-length edge
-            for d in range(dx + 1):
-                t = dx - d if flip else d
-                u[m] = t + xs
-                v[m] = _c_int(ys + s * t + 0.5)
-                m += 1
+            t0 = dx if flip else 0
+            if traced:
+                n = _crossing(pu, pv, t0 + xs, np.int64(_c_int(ys + s * t0 + 0.5)), h, w, a, col, n)
+            t = (2 - xs) % 5
+            while t < dx:  # the pairs (t, t + 1) that can cross, in either order (the test is symmetric)
+                n = _crossing(t + xs, np.int64(_c_int(ys + s * t + 0.5)), t + 1 + xs,
+                              np.int64(_c_int(ys + s * (t + 1) + 0.5)), h, w, a, col, n)
+                t += 5
+            t1 = dx - t0
+            pu, pv = t1 + xs, np.int64(_c_int(ys + s * t1 + 0.5))
         else:
             s = (xe - xs) / dy
             for d in range(dy + 1):
                 t = dy - d if flip else d
-                v[m] = t + ys
-                u[m] = _c_int(xs + s * t + 0.5)
-                m += 1
-    # the column crossings, as positions x * h + y in the column-major mask, plus the end of the mask
-    a = np.empty(m + 1, dtype=np.uint32)
-    n = 0
-    for j in range(1, m):
-        if u[j] == u[j - 1]:
-            continue
-        xd = float(u[j] if u[j] < u[j - 1] else u[j] - 1)
-        xd = (xd + 0.5) / _SCALE - 0.5
-        if np.floor(xd) != xd or xd < 0 or xd > w - 1:
-            continue
-        yd = float(v[j] if v[j] < v[j - 1] else v[j - 1])
-        yd = (yd + 0.5) / _SCALE - 0.5
-        if yd < 0:
-            yd = 0.0
-        elif yd > h:
-            yd = float(h)
-        yd = np.ceil(yd)
-        a[n] = np.uint32(np.int32(xd) * np.int32(h) + np.int32(yd))
-        n += 1
+                u, v = np.int64(_c_int(xs + s * t + 0.5)), t + ys
+                if traced or d > 0:
+                    n = _crossing(pu, pv, u, v, h, w, a, col, n)
+                pu, pv = u, v
+        traced = True
+    a = _sorted(a, col, n)
     a[n] = np.uint32(h * w)
     n += 1
-    a[:n].sort()
     p = np.uint32(0)
     for j in range(n):
         t = a[j]
