@@ -23,27 +23,23 @@ import numpy as np
 
 from odfail._json_kernels import K_COUNTS, K_SIZE, _at, _integer, _key, _literal, _next, _number, _skip, _ws
 from odfail._numba import JIT as _JIT
-from odfail._numba import njit, prange
+from odfail._numba import borrowed, njit, prange
 
 NONE, POLYGONS, STRING, RUNS, UNREAD = 0, 1, 2, 3, -1
 
 
 @njit(**_JIT)
 def _counts_string(buf, i):
-    """The counts string whose opening quote is at i: (end of its content, position after the closing quote);
-    -1, -1 if it has an escape other than ``\\\\``."""
+    """The counts string whose opening quote is at i: (end of its content, position after the closing quote),
+    -1, -1 if it does not close. Ingest let no escape but ``\\\\`` into a counts string (the decoders check
+    each one), so the first quote closes it."""
     j = i + 1
     n = buf.size
-    while j < n:
-        c = buf[j]
-        if c == 34:
-            return j, j + 1
-        if c == 92:
-            if not _at(buf, j + 1, 92):
-                return -1, -1
-            j += 1
+    while j < n and buf[j] != 34:
         j += 1
-    return -1, -1
+    if j == n:
+        return -1, -1
+    return j, j + 1
 
 
 @njit(**_JIT)
@@ -146,6 +142,7 @@ def read_segmentations(data, off):
     """Read the n texts ``data[off[i]:off[i + 1]]`` (see the module docstring). Returns kind, h, w, start, end
     (n each), xy (float64), poly_off, runs (uint32), slow (3, k). Rows in parallel: a first pass reads every
     row and counts what polygons and run lengths it holds, a second writes them where the counts put them."""
+    data = borrowed(data)  # each row's slice of it would otherwise count references, atomically, on both cores
     n = len(off) - 1
     kind = np.full(n, UNREAD, dtype=np.int8)
     h = np.full(n, -1, dtype=np.int64)

@@ -137,8 +137,8 @@ def _read(con, path, key: str, ids: np.ndarray) -> Masks | None:
     from odfail.match import _index
     from odfail.workspace import _quote
 
-    t = _one_chunk(con, f"select {key} as id, height, width, area, x, y, w, h, counts "
-                        f"from read_parquet({_quote(str(path))})")
+    t = con.sql(f"select {key} as id, height, width, area, x, y, w, h, counts "
+                f"from read_parquet({_quote(str(path))})").to_arrow_table()
     if t.num_rows != len(ids):
         return None
     stored_ids = _column(t.column("id"), np.int64)

@@ -322,6 +322,7 @@ def test_segmentation_texts_are_read_as_json_reads_them():
     """`_seg_kernels.read_segmentations` against Python's json on every form a stored text can take: white
     space, keys in either order or unknown, null, numbers beyond the exact fast path (more than 18 digits, large
     exponents), crowd run lengths; and UNREAD for what is not a segmentation."""
+    from odfail import _rle
     from odfail import _seg_kernels as S
 
     texts = [
@@ -330,10 +331,11 @@ def test_segmentation_texts_are_read_as_json_reads_them():
         '{"counts": "PPYo0", "size": [10, 20]}',
         '{ "size" : [ 3 , 4 ] , "extra": {"a": [1, {"b": null}]}, "counts" : [0, 5, 7] }',
         '{"size":[2,2],"counts":"a\\\\b"}',
-        'null', '', '{"size": [2, 2]}', '[[1, 2, 3, 4]]', '[[1, 2, 3, 4, 5, "x"]]', '{"size": [2, 2], "counts": 5}',
-        '{"size": [2, 2], "counts": "a\\u0041"}', '[[1, 2, 3, 4, 5, 6]] x', '7',
+        'null', '', '{"size": [2, 2], "counts": "a\\u0041"}',
+        '{"size": [2, 2]}', '[[1, 2, 3, 4]]', '[[1, 2, 3, 4, 5, "x"]]', '{"size": [2, 2], "counts": 5}',
+        '[[1, 2, 3, 4, 5, 6]] x', '7', '{"size": [2, 2], "counts": "a\\"b"}',
     ]
-    expected = [S.POLYGONS, S.POLYGONS, S.STRING, S.RUNS, S.STRING, S.NONE, S.NONE] + [S.UNREAD] * 7
+    expected = [S.POLYGONS, S.POLYGONS, S.STRING, S.RUNS, S.STRING, S.NONE, S.NONE, S.STRING] + [S.UNREAD] * 7
     raw = [t.encode() for t in texts]
     data = np.frombuffer(b"".join(raw), dtype=np.uint8)
     off = np.concatenate(([0], np.cumsum([len(r) for r in raw]))).astype(np.int64)
@@ -347,6 +349,8 @@ def test_segmentation_texts_are_read_as_json_reads_them():
     assert (h[2], w[2], data[start[2]: end[2]].tobytes()) == (10, 20, b"PPYo0")
     assert (h[3], w[3], runs[start[3]: end[3]].tolist()) == (3, 4, [0, 5, 7])
     assert data[start[4]: end[4]].tobytes() == b"a\\\\b"
+    # an escape ingest would not have let in is read as a string, and the decoders refuse it
+    assert _rle.string_stats(data, start[7:8], end[7:8], h[7:8], w[7:8], True)[3][0] == 1
 
 
 def test_segm_evaluation_reads_texts_of_either_reader(tmp_path):
