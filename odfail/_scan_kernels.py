@@ -28,6 +28,8 @@ from __future__ import annotations
 import numpy as np
 
 from odfail._json_kernels import (
+    _MAX_EXACT,
+    _POW10,
     K_ANNOTATIONS,
     K_AREA,
     K_BBOX,
@@ -66,6 +68,52 @@ T_PRED, T_IMAGES, T_ANN = 0, 1, 2
 TABLE_SHIFT = 2 ** 40
 
 
+@njit(inline="always", **_JIT)
+def _plain_number(buf, i, integer):
+    """The common number at i, read without a call: -?(0|[1-9][0-9]*)(.[0-9]+)? with at most 18 significant
+    digits, its value m / 10**k exact in one float division (m <= 2**53, k <= 22, as `_number`'s fast path
+    computes it); with ``integer``, what `_integer` takes (no fraction). Returns (end, value as float, value as
+    int), end -1 for anything else (the caller's generic reader then decides)."""
+    n = buf.size
+    neg = i < n and buf[i] == 45
+    if neg:
+        i += 1
+    if i >= n or not (48 <= buf[i] <= 57) or (buf[i] == 48 and i + 1 < n and 48 <= buf[i + 1] <= 57):
+        return -1, 0.0, 0
+    m = 0
+    digits = 0
+    while i < n and 48 <= buf[i] <= 57:
+        m = m * 10 + (buf[i] - 48)
+        digits += 1
+        i += 1
+    if digits > 18:
+        return -1, 0.0, 0
+    frac = 0
+    if i < n and buf[i] == 46:
+        if integer:
+            return -1, 0.0, 0
+        i += 1
+        if not (i < n and 48 <= buf[i] <= 57):
+            return -1, 0.0, 0
+        sig = digits if m > 0 else 0
+        while i < n and 48 <= buf[i] <= 57:
+            m = m * 10 + (buf[i] - 48)
+            frac += 1
+            if m > 0:
+                sig += 1
+            if sig > 18:
+                return -1, 0.0, 0
+            i += 1
+    if i < n and (buf[i] == 101 or buf[i] == 69) or m > _MAX_EXACT or frac > 22:
+        return -1, 0.0, 0
+    v = float(m)
+    if frac:
+        v /= _POW10[frac]
+    if neg:
+        return i, -v, -m
+    return i, v, m
+
+
 @njit(**_JIT)
 def _segmentation(buf, i):
     """A COCO segmentation at i, checked as ``odfail.ingest_checks`` does: polygons (a non-empty list of lists of
@@ -80,12 +128,19 @@ def _segmentation(buf, i):
             i = _ws(buf, i + 1)
             count = 0
             state = 0
-            while state == 0:
-                i, _v, _x, magnitude = _number(buf, i)
-                if i < 0 or magnitude > 300:  # beyond 1e300 it might overflow: DuckDB judges that
-                    return -1, 0, 0
+            while state == 0:  # the common number and comma without a call (`_plain_number`), else the readers
+                j, _v, _iv = _plain_number(buf, i, False)
+                if j >= 0:
+                    i = j
+                else:
+                    i, _v, _x, magnitude = _number(buf, i)
+                    if i < 0 or magnitude > 300:  # beyond 1e300 it might overflow: DuckDB judges that
+                        return -1, 0, 0
                 count += 1
-                i, state = _next(buf, i, 93)
+                if _at(buf, i, 44):
+                    i = _ws(buf, i + 1)
+                else:
+                    i, state = _next(buf, i, 93)
             if state < 0 or count < 6 or count % 2 == 1:
                 return -1, 0, 0
             i, state = _next(buf, i, 93)
@@ -312,6 +367,90 @@ def _records(buf, i, kind, ids, fl, spans, spans2, segs, slow, nslow, stack):
             return (i if state == 1 else -1), row, nseg, nslow
 
 
+_TEMPLATE_MAX = 256  # bytes of a results record's template: its text without the values
+
+
+@njit(**_JIT)
+def _learn(buf, i, tpl, tpl_off, kinds, stack):
+    """The template of the results record at i (one the generic `_record` has accepted): the bytes before each
+    value (brace, white space, key, colon: tpl[tpl_off[f]:tpl_off[f + 1]]) with the field each value fills
+    (kinds), and after the last value the bytes to the closing brace. Returns the number of fields, 0 when the
+    record is not the plain shape (the four fields image_id, category_id, bbox, score, nothing else)."""
+    prev = i
+    j = _ws(buf, i + 1)
+    f = 0
+    size = 0
+    seen = 0
+    while True:
+        j, k = _key(buf, j)
+        if not (k == K_IMAGE_ID or k == K_CATEGORY_ID or k == K_BBOX or k == K_SCORE) or seen & (1 << k):
+            return 0
+        seen |= 1 << k
+        if size + j - prev > _TEMPLATE_MAX:
+            return 0
+        tpl[size: size + j - prev] = buf[prev:j]
+        size += j - prev
+        kinds[f] = k
+        f += 1
+        tpl_off[f] = size
+        j = _skip(buf, j, stack)
+        prev = j
+        j, state = _next(buf, j, 125)
+        if state == 1:
+            break
+        if state < 0:
+            return 0
+    if f != 4 or size + j - prev > _TEMPLATE_MAX:
+        return 0
+    tpl[size: size + j - prev] = buf[prev:j]
+    tpl_off[f + 1] = size + j - prev
+    return f
+
+
+@njit(**_JIT)
+def _templated(buf, i, row, ids, fl, tpl, tpl_off, kinds, nf):
+    """A results record at i whose text matches the template byte for byte between its values (see `_learn`)
+    and whose numbers are all plain (`_plain_number`): its end, -1 otherwise (the caller then reads it with
+    `_record`, which is the rule; this reads the common record without a call per value)."""
+    n = buf.size
+    for f in range(nf + 1):
+        p0, p1 = tpl_off[f], tpl_off[f + 1]
+        if i + p1 - p0 > n:
+            return -1
+        for j in range(p1 - p0):
+            if buf[i + j] != tpl[p0 + j]:
+                return -1
+        i += p1 - p0
+        if f == nf:
+            return i
+        k = kinds[f]
+        if k == K_IMAGE_ID or k == K_CATEGORY_ID:
+            i, _v, iv = _plain_number(buf, i, True)
+            ids[k - K_IMAGE_ID, row] = iv
+        elif k == K_SCORE:
+            i, v, _iv = _plain_number(buf, i, False)
+            fl[4, row] = v
+        else:
+            if not (i < n and buf[i] == 91):
+                return -1
+            i += 1
+            for col in range(4):
+                while i < n and buf[i] == 32:
+                    i += 1
+                i, v, _iv = _plain_number(buf, i, False)
+                if i < 0:
+                    return -1
+                fl[col, row] = v
+                while i < n and buf[i] == 32:
+                    i += 1
+                if not (i < n and buf[i] == (44 if col < 3 else 93)):
+                    return -1
+                i += 1
+        if i < 0:
+            return -1
+    return i
+
+
 @njit(**_JIT)
 def scan_results(buf, start, stop, row0, row_end, ids, fl, segs, slow):
     """Records of a COCO results file (a list of {image_id, category_id, bbox, score[, segmentation]}) whose
@@ -334,12 +473,25 @@ def scan_results(buf, start, stop, row0, row_end, ids, fl, segs, slow):
         if _at(buf, i, 93):  # an empty list: DuckDB's path stores that
             return 1 + i, 0, 0, 0, 0
     row, seg, nslow = row0, row0, 0
+    tpl = np.empty(_TEMPLATE_MAX, np.uint8)
+    tpl_off = np.zeros(6, np.int64)
+    kinds = np.zeros(4, np.int64)
+    nf = -1  # fields of the template; -1 before the first record, 0 for none
     while True:
         if row >= row_end:
             return 1 + i, row - row0, seg - row0, nslow, 0
-        i, nslow, seg = _record(buf, i, 0, row, ids, fl, spans, spans, segs, seg, slow, nslow, stack)
-        if i < 0:
-            return 1, row - row0, seg - row0, nslow, 0
+        at = i
+        j = -1
+        if nf > 0:
+            j = _templated(buf, i, row, ids, fl, tpl, tpl_off, kinds, nf)
+        if j >= 0:
+            i = j
+        else:
+            i, nslow, seg = _record(buf, i, 0, row, ids, fl, spans, spans, segs, seg, slow, nslow, stack)
+            if i < 0:
+                return 1, row - row0, seg - row0, nslow, 0
+            if nf < 0:
+                nf = _learn(buf, at, tpl, tpl_off, kinds, stack)
         row += 1
         i, state = _next(buf, i, 93)
         if state == 0 and i >= stop:
