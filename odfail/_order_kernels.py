@@ -1,6 +1,8 @@
-"""numba kernels of ingest: the stored row order of a table and the class ranks of predictions. No Python objects.
+"""numba kernels of row order: the stored row order of a table and the class ranks of predictions (ingest), a
+column gathered in an order, and ids' positions in a dense table (``odfail.match._indexer``). No Python objects.
 
-Rows are stored in COCO evaluation order (see ``odfail.ingest``), so that evaluation sorts nothing.
+Rows are stored in COCO evaluation order (see ``odfail.ingest``), so that evaluation sorts nothing. At 3.25M
+rows each numpy step here wrote fresh arrays and ran on one core; these write once and run on both.
 """
 
 from __future__ import annotations
@@ -8,7 +10,29 @@ from __future__ import annotations
 import numpy as np
 
 from odfail._numba import JIT as _JIT
-from odfail._numba import njit
+from odfail._numba import njit, prange
+
+
+@njit(parallel=True, **_JIT)
+def dense_positions(table, values):
+    """The position of each value in a dense table (``table[id]`` = position, -1 for none) and whether it is
+    there: (positions (0 where absent), found)."""
+    n = values.size
+    pos = np.empty(n, np.int64)
+    found = np.empty(n, np.bool_)
+    for i in prange(n):
+        v = values[i]
+        p = table[v] if 0 <= v < table.size else -1
+        found[i] = p >= 0
+        pos[i] = max(p, 0)
+    return pos, found
+
+
+@njit(parallel=True, **_JIT)
+def take(src, order, out):
+    """out[i] = src[order[i]] on both cores (np.take runs on one)."""
+    for i in prange(order.size):
+        out[i] = src[order[i]]
 
 
 @njit(**_JIT)
@@ -72,53 +96,56 @@ def _descending_key(v):
     return ~bits
 
 
-@njit(**_JIT)
+@njit(parallel=True, **_JIT)
 def class_ranks(category, score):
     """Each prediction's rank in its category by score descending, ties in stored order (image, then file
     order): pycocotools' accumulation order. Takes the stored-order columns, where a category is one run, so
-    each run is sorted where it lies: an LSD radix sort over the score bits, 11 at a time, skipping a digit the
-    whole run shares. Shape: (n,)."""
+    each run is sorted where it lies, the runs on both cores: an LSD radix sort over the score bits, 11 at a
+    time, skipping a digit the whole run shares. Shape: (n,)."""
     n = score.size
     rank = np.empty(n, np.int64)
-    longest = 0
-    a = 0
-    while a < n:
-        b = a
-        while b < n and category[b] == category[a]:
-            b += 1
-        longest = max(longest, b - a)
-        a = b
-    keys, keys2 = np.empty(longest, np.uint64), np.empty(longest, np.uint64)
-    pos, pos2 = np.empty(longest, np.int64), np.empty(longest, np.int64)
-    counts = np.empty((6, 2049), np.int64)
-    a = 0
-    while a < n:
-        b = a
-        while b < n and category[b] == category[a]:
-            b += 1
-        m = b - a
-        for j in range(m):
-            keys[j] = _descending_key(score[a + j])
-            pos[j] = j
-        counts[:] = 0
-        for j in range(m):
-            for d in range(6):
-                counts[d, ((keys[j] >> np.uint64(11 * d)) & np.uint64(2047)) + np.uint64(1)] += 1
-        ka, kb, pa, pb = keys, keys2, pos, pos2
-        for d in range(6):
-            if counts[d].max() == m:
-                continue
-            start = counts[d]
-            for j in range(2048):
-                start[j + 1] += start[j]
-            shift = np.uint64(11 * d)
-            for j in range(m):
-                digit = (ka[j] >> shift) & np.uint64(2047)
-                kb[start[digit]] = ka[j]
-                pb[start[digit]] = pa[j]
-                start[digit] += 1
-            ka, kb, pa, pb = kb, ka, pb, pa
-        for j in range(m):
-            rank[a + pa[j]] = j
-        a = b
+    runs = 0
+    for r in range(n):
+        if r == 0 or category[r] != category[r - 1]:
+            runs += 1
+    first = np.empty(runs + 1, np.int64)
+    k = 0
+    for r in range(n):
+        if r == 0 or category[r] != category[r - 1]:
+            first[k] = r
+            k += 1
+    first[runs] = n
+    for q in prange(runs):
+        _rank_run(score, first[q], first[q + 1], rank)
     return rank
+
+
+@njit(**_JIT)
+def _rank_run(score, a, b, rank):
+    """rank[a:b]: the ranks of score[a:b] by score descending, ties in order (see `class_ranks`)."""
+    m = b - a
+    keys, keys2 = np.empty(m, np.uint64), np.empty(m, np.uint64)
+    pos, pos2 = np.empty(m, np.int64), np.empty(m, np.int64)
+    counts = np.zeros((6, 2049), np.int64)
+    for j in range(m):
+        keys[j] = _descending_key(score[a + j])
+        pos[j] = j
+    for j in range(m):
+        for d in range(6):
+            counts[d, ((keys[j] >> np.uint64(11 * d)) & np.uint64(2047)) + np.uint64(1)] += 1
+    ka, kb, pa, pb = keys, keys2, pos, pos2
+    for d in range(6):
+        if counts[d].max() == m:
+            continue
+        start = counts[d]
+        for j in range(2048):
+            start[j + 1] += start[j]
+        shift = np.uint64(11 * d)
+        for j in range(m):
+            digit = (ka[j] >> shift) & np.uint64(2047)
+            kb[start[digit]] = ka[j]
+            pb[start[digit]] = pa[j]
+            start[digit] += 1
+        ka, kb, pa, pb = kb, ka, pb, pa
+    for j in range(m):
+        rank[a + pa[j]] = j

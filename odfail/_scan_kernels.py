@@ -16,8 +16,9 @@ memory, and each column's first n values are contiguous):
 - ``fl``: float64 (k, cap), the number fields; NaN where absent (JSON has no NaN, so NaN means absent; a
   result's bbox may be absent when it has a segmentation);
 - ``spans``: int64 (2, cap): start, end of a kept string's bytes (-1, -1 when absent);
-- ``segs``: int64 (5, cap): one column per record that has a segmentation: the record, its bytes' start and
-  end, and an RLE's height and width (-1 for polygons);
+- ``segs``: int64 (6, cap): one column per record that has a segmentation: the record, its bytes' start and
+  end, an RLE's height and width (-1 for polygons), and whether white space lies between its tokens (1, 0; -1
+  not known: an RLE's is not tracked);
 - ``slow``: int64 (3, scap): start, end, destination (table code * 2**40 + flat index into that table's ``fl``).
 Each scanner returns (status, counts..., slow count[, end]); status 0 = every record read, else 1 + the byte
 offset where the scan gave up (a debugging aid: the caller only needs "not 0").
@@ -118,14 +119,19 @@ def _plain_number(buf, i, integer):
 def _segmentation(buf, i):
     """A COCO segmentation at i, checked as ``odfail.ingest_checks`` does: polygons (a non-empty list of lists of
     an even count >= 6 of finite numbers) or an RLE ({"size": [h, w], "counts": a string of '0'..'o' not ending
-    inside a value, or run lengths summing to h * w}). Returns (end, h, w) with h = w = -1 for polygons;
-    end -1 to give up."""
+    inside a value, or run lengths summing to h * w}). Returns (end, h, w, spaced) with h = w = -1 for
+    polygons; end -1 to give up. ``spaced``: whether white space lies between the polygons' tokens (1 or 0; -1
+    for an RLE, not tracked), so that storing the text needs no second look at its bytes."""
     if _at(buf, i, 91):
-        i = _ws(buf, i + 1)
+        j = _ws(buf, i + 1)
+        spaced = j != i + 1
+        i = j
         while True:  # each polygon
             if not _at(buf, i, 91):
-                return -1, 0, 0
-            i = _ws(buf, i + 1)
+                return -1, 0, 0, 0
+            j = _ws(buf, i + 1)
+            spaced |= j != i + 1
+            i = j
             count = 0
             state = 0
             while state == 0:  # the common number and comma without a call (`_plain_number`), else the readers
@@ -135,21 +141,27 @@ def _segmentation(buf, i):
                 else:
                     i, _v, _x, magnitude = _number(buf, i)
                     if i < 0 or magnitude > 300:  # beyond 1e300 it might overflow: DuckDB judges that
-                        return -1, 0, 0
+                        return -1, 0, 0, 0
                 count += 1
                 if _at(buf, i, 44):
-                    i = _ws(buf, i + 1)
+                    j = _ws(buf, i + 1)
+                    spaced |= j != i + 1
+                    i = j
                 else:
-                    i, state = _next(buf, i, 93)
+                    j, state = _next(buf, i, 93)
+                    spaced |= j != i + 1  # white space before the bracket
+                    i = j
             if state < 0 or count < 6 or count % 2 == 1:
-                return -1, 0, 0
-            i, state = _next(buf, i, 93)
+                return -1, 0, 0, 0
+            j, state = _next(buf, i, 93)
+            spaced |= j != i + 1
+            i = j
             if state == 1:
-                return i, -1, -1
+                return i, -1, -1, 1 if spaced else 0
             if state < 0:
-                return -1, 0, 0
+                return -1, 0, 0, 0
     if not _at(buf, i, 123):
-        return -1, 0, 0
+        return -1, 0, 0, 0
     i = _ws(buf, i + 1)
     h = w = -1
     total = -1  # run lengths' sum; -1 for a compressed string
@@ -158,37 +170,37 @@ def _segmentation(buf, i):
     while state == 0:
         i, k = _key(buf, i)
         if k != K_SIZE and k != K_COUNTS or seen & (1 << (k - K_SIZE)):
-            return -1, 0, 0
+            return -1, 0, 0, 0
         seen |= 1 << (k - K_SIZE)
         if k == K_SIZE:
             if not _at(buf, i, 91):
-                return -1, 0, 0
+                return -1, 0, 0, 0
             i, h = _integer(buf, _ws(buf, i + 1))
             if i < 0 or h < 0 or not _at(buf, _ws(buf, i), 44):
-                return -1, 0, 0
+                return -1, 0, 0, 0
             i, w = _integer(buf, _ws(buf, _ws(buf, i) + 1))
             if i < 0 or w < 0 or not _at(buf, _ws(buf, i), 93):
-                return -1, 0, 0
+                return -1, 0, 0, 0
             i = _ws(buf, i) + 1
         elif _at(buf, i, 34):
             last = 0
             j = i + 1
             while True:
                 if j >= buf.size:
-                    return -1, 0, 0
+                    return -1, 0, 0, 0
                 c = buf[j]
                 if c == 34:
                     break
                 if c == 92:  # only a backslash itself may be escaped: it is character 92, inside '0'..'o'
                     if not _at(buf, j + 1, 92):
-                        return -1, 0, 0
+                        return -1, 0, 0, 0
                     j += 1
                 elif c < 48 or c > 111:
-                    return -1, 0, 0
+                    return -1, 0, 0, 0
                 last = c
                 j += 1
             if last >= 80:
-                return -1, 0, 0
+                return -1, 0, 0, 0
             i = j + 1
         elif _at(buf, i, 91):
             total = 0
@@ -200,17 +212,17 @@ def _segmentation(buf, i):
                 while runs == 0:
                     i, v = _integer(buf, i)
                     if i < 0 or v < 0 or v > 2 ** 40:
-                        return -1, 0, 0
+                        return -1, 0, 0, 0
                     total += v
                     i, runs = _next(buf, i, 93)
                 if runs < 0:
-                    return -1, 0, 0
+                    return -1, 0, 0, 0
         else:
-            return -1, 0, 0
+            return -1, 0, 0, 0
         i, state = _next(buf, i, 125)
     if state < 0 or seen != 3 or (total >= 0 and total != h * w):
-        return -1, 0, 0
-    return i, h, w
+        return -1, 0, 0, 0
+    return i, h, w, -1
 
 
 @njit(inline="always", **_JIT)
@@ -302,12 +314,13 @@ def _record(buf, i, kind, row, ids, fl, spans, spans2, segs, nseg, slow, nslow, 
             if nseg >= segs.shape[1]:
                 return -1, nslow, nseg
             start = i
-            i, h, w = _segmentation(buf, i)
+            i, h, w, spaced = _segmentation(buf, i)
             segs[0, nseg] = row
             segs[1, nseg] = start
             segs[2, nseg] = i
             segs[3, nseg] = h
             segs[4, nseg] = w
+            segs[5, nseg] = spaced
             nseg += 1
         elif ((k == K_FILE_NAME and kind == 1) or (k == K_NAME and kind == 2)
               or (k == K_SUPERCATEGORY and kind == 2)):
@@ -458,7 +471,7 @@ def scan_results(buf, start, stop, row0, row_end, ids, fl, segs, slow):
     that parts of one file can be scanned at once.
 
     ids (2, cap): image_id, category_id; fl (5, cap): x, y, w, h, score; rows row0 .. row_end - 1.
-    segs (5, cap): the records with a segmentation, from column row0. Returns (status, records, segmentations,
+    segs (6, cap): the records with a segmentation, from column row0. Returns (status, records, segmentations,
     slow count, end): ``end`` is the next record's brace, or the file's size after the closing bracket.
     """
     buf, ids, fl, segs, slow = borrowed(buf), borrowed(ids), borrowed(fl), borrowed(segs), borrowed(slow)
@@ -535,7 +548,7 @@ def scan_instances(buf, img_ids, img_fl, img_spans, cat_ids, cat_spans, cat_span
 
     img_ids (1, cap): id; img_fl (2, cap): width, height; img_spans (2, cap): file_name. cat_ids (1, cap): id;
     cat_spans: name; cat_spans2: supercategory. ann_ids (4, cap): id, image_id, category_id, iscrowd (-1 absent,
-    0, 1); ann_fl (5, cap): x, y, w, h, area; ann_segs (5, cap): segmentations.
+    0, 1); ann_fl (5, cap): x, y, w, h, area; ann_segs (6, cap): segmentations.
     Returns (status, images, categories, annotations, segmentations, slow count).
     """
     buf, slow = borrowed(buf), borrowed(slow)
@@ -585,19 +598,21 @@ def scan_instances(buf, img_ids, img_fl, img_spans, cat_ids, cat_spans, cat_span
 
 
 @njit(**_JIT)
-def string_views(buf, starts, ends, minify):
+def string_views(buf, starts, ends, minify, spaced):
     """Arrow string views of the bytes buf[starts[r]:ends[r]] (a null where starts[r] < 0): (views, side, valid).
 
     A view is 16 bytes: int32 length, then the bytes themselves when at most 12, else the first 4 bytes, a
     buffer index and an int32 offset: buffer 0 is ``buf`` itself (no copy; it must be under 2 GiB), buffer 1 is
-    ``side``, where a value with white space outside its strings is copied without it when ``minify``."""
+    ``side``, where a value with white space outside its strings is copied without it when ``minify``.
+    ``spaced[r]`` (read with ``minify``): 1 or 0 when the scan knows whether value r has such white space, -1
+    to look."""
     n = starts.size
     views = np.zeros((n, 16), np.uint8)
     valid = np.empty(n, np.bool_)
     side_size = 0
     if minify:
         for r in range(n):
-            if starts[r] >= 0 and _has_space(buf, starts[r], ends[r]):
+            if starts[r] >= 0 and spaced[r] != 0:  # room for every value that might be copied (not touched)
                 side_size += ends[r] - starts[r]
     side = np.empty(side_size, np.uint8)
     o = 0
@@ -607,7 +622,7 @@ def string_views(buf, starts, ends, minify):
         if s < 0:
             continue
         source, at, index = buf, s, 0
-        if minify and _has_space(buf, s, e):
+        if minify and (spaced[r] == 1 or spaced[r] < 0 and _has_space(buf, s, e)):
             source, at, index = side, o, 1
             ln = _minify(buf, s, e, side, o)
             o += ln

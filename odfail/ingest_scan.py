@@ -80,7 +80,7 @@ class Scanned:
     mapped: Mapped
     ids: np.ndarray  # (2, n): image_id, category_id
     fl: np.ndarray  # (5, n): x, y, w, h, score
-    segs: np.ndarray  # (5, m): record, start, end, RLE height, RLE width
+    segs: np.ndarray  # (6, m): record, start, end, RLE height, RLE width, white space (1, 0; -1 not known)
 
     def close(self) -> None:
         self.mapped.close()
@@ -110,9 +110,11 @@ def _fill_slow(buf: np.ndarray, slow: np.ndarray, nslow: int, targets: dict[int,
     return True
 
 
-def _text(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray, json: bool) -> pa.Array:
+def _text(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray, json: bool,
+          spaced: np.ndarray | None = None) -> pa.Array:
     """The bytes buf[starts[r]:ends[r]] as a string column (null where starts[r] < 0), as views into ``buf``:
-    no copy. A segmentation's text (``json``) is stored without white space."""
+    no copy. A segmentation's text (``json``) is stored without white space (``spaced``: see
+    ``_scan_kernels.string_views``)."""
     import pyarrow as pa
 
     from odfail import _scan_kernels as K
@@ -121,7 +123,8 @@ def _text(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray, json: bool) -> 
     kind = pa.json_(pa.string_view()) if json else pa.string_view()
     if not (starts >= 0).any():
         return pa.nulls(n, kind)
-    views, side, valid = K.string_views(buf, starts, ends, json)
+    views, side, valid = K.string_views(buf, starts, ends, json,
+                                        spaced if spaced is not None else np.full(n, -1, np.int64))
     nulls = n - int(valid.sum())
     bitmap = pa.py_buffer(np.packbits(valid, bitorder="little")) if nulls else None
     storage = pa.Array.from_buffers(pa.string_view(), n, [bitmap, pa.py_buffer(views), pa.py_buffer(buf),
@@ -136,8 +139,9 @@ def _segmentation_column(buf: np.ndarray, segs: np.ndarray, n: int, order: np.nd
         return pa.nulls(n, pa.json_(pa.string_view()))
     starts = np.full(n, -1, np.int64)
     ends = np.full(n, -1, np.int64)
-    starts[segs[0]], ends[segs[0]] = segs[1], segs[2]
-    return _text(buf, starts[order], ends[order], json=True)
+    spaced = np.full(n, -1, np.int64)
+    starts[segs[0]], ends[segs[0]], spaced[segs[0]] = segs[1], segs[2], segs[5]
+    return _text(buf, starts[order], ends[order], json=True, spaced=spaced[order])
 
 
 def _rle_sizes_fit(segs: np.ndarray, img: np.ndarray, heights: np.ndarray, widths: np.ndarray) -> bool:
@@ -158,10 +162,12 @@ def _unique(ids: np.ndarray) -> bool:
 def _permuted(columns: list[np.ndarray], order: np.ndarray) -> list[np.ndarray]:
     """Each column taken in ``order``, through one spare buffer: the memory of a column already taken holds the
     next one. Fresh memory is what costs here (first-touched pages), not the copy."""
+    from odfail._order_kernels import take
+
     spare = np.empty_like(columns[0])
     out = []
     for col in columns:
-        np.take(col, order, out=spare)
+        take(col, order, spare)
         out.append(spare)
         spare = col
     return out + [spare]
@@ -205,7 +211,7 @@ def _scan_parts(buf: np.ndarray, starts: list[int]) -> tuple[np.ndarray, np.ndar
     rows = [b // _MIN_RESULT + j for j, b in enumerate(bounds)]
     cap = rows[-1] + 1
     (ids, ids_mm), (fl, fl_mm), (segs, segs_mm) = (_anonymous((k, cap), dtype) for k, dtype in
-                                                    ((2, np.int64), (5, np.float64), (5, np.int64)))
+                                                    ((2, np.int64), (5, np.float64), (6, np.int64)))
 
     def part(j: int):
         slow = np.empty((3, (rows[j + 1] - rows[j]) * 5), np.int64)
@@ -324,7 +330,7 @@ def scan_instances(mapped: Mapped) -> ScannedInstances | None:
     img_ids, img_fl, img_spans = np.empty((1, ci), np.int64), np.empty((2, ci)), np.empty((2, ci), np.int64)
     cat_ids, cat_spans, cat_spans2 = (np.empty((1, ci), np.int64), np.empty((2, ci), np.int64),
                                       np.empty((2, ci), np.int64))
-    ann_ids, ann_fl, ann_segs = np.empty((4, ca), np.int64), np.empty((5, ca)), np.empty((5, ca), np.int64)
+    ann_ids, ann_fl, ann_segs = np.empty((4, ca), np.int64), np.empty((5, ca)), np.empty((6, ca), np.int64)
     slow = np.empty((3, buf.size // 2 + 1), np.int64)
     status, ni, nc, na, nseg, nslow = K.scan_instances(buf, img_ids, img_fl, img_spans, cat_ids, cat_spans,
                                                        cat_spans2, ann_ids, ann_fl, ann_segs, slow)

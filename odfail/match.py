@@ -208,12 +208,9 @@ def _indexer(ids: np.ndarray) -> Callable[[np.ndarray], tuple[np.ndarray, np.nda
         if not len(ids) or not len(values):
             return np.zeros(len(values), np.int64), np.zeros(len(values), bool)
         if table is not None:
-            inside = (values >= 0) & (values < len(table))
-            if inside.all():
-                pos = table[values]
-                return np.maximum(pos, 0), pos >= 0
-            pos = table[np.where(inside, values, 0)]
-            return np.maximum(pos, 0), inside & (pos >= 0)
+            from odfail._order_kernels import dense_positions
+
+            return dense_positions(table, np.asarray(values, dtype=np.int64))
         pos = np.minimum(np.searchsorted(ids, values), len(ids) - 1)
         return pos, ids[pos] == values
 

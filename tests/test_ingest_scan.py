@@ -91,6 +91,31 @@ def test_fast_path_stores_what_duckdb_stores_on_generated_masks(tmp_path, monkey
     assert fast == _outcome(tmp_path, "slow", gt, preds)
 
 
+@pytest.mark.parametrize("style", [{"separators": (",", ":")}, {}, {"indent": 1}],
+                         ids=["compact", "spaced", "indented"])
+def test_fast_path_stores_segmentations_as_written_without_white_space(tmp_path, monkeypatch, style):
+    """The scanner stores a segmentation's text as the file writes it, white space removed (its numbers as
+    written: `12345.50` stays so): for polygons it knows from its own scan whether there was any to remove."""
+    generate(tmp_path / "data", images=8, seed=5, masks=True)
+    docs = {name: json.loads((tmp_path / "data" / f"{name}.json").read_text()) for name in ("gt", "predictions")}
+    docs["gt"]["annotations"][0]["segmentation"] = [[12345.5, 2, 30, 2.0, 30, 30], [5, 5, 9, 5, 9, 9]]
+    paths = {name: tmp_path / f"{name}.json" for name in docs}
+    for name, doc in docs.items():
+        text = json.dumps(doc, **style)
+        paths[name].write_text(text.replace("12345.5", "12345.50"))  # a number json.dumps would not write
+    used = _fast_used(monkeypatch)
+    ingest(tmp_path / "ws", gt=paths["gt"], predictions=[(paths["predictions"], "r")])
+    assert used == {"gt": True, "predictions": True}
+    ws = Workspace(tmp_path / "ws")
+    for table, key, records in (("gt", "gt_id", docs["gt"]["annotations"]), ("predictions", "pred_id", None)):
+        stored = ws.sql(f"select {key} as k, segmentation::VARCHAR as s from {table} order by {key}").rows()
+        if records is None:
+            records = [dict(d, id=j + 1) for j, d in enumerate(docs["predictions"])]
+        expected = {r["id"]: json.dumps(r["segmentation"], separators=(",", ":")) for r in records}
+        expected[docs["gt"]["annotations"][0]["id"]] = "[[12345.50,2,30,2.0,30,30],[5,5,9,5,9,9]]"
+        assert {k: s for k, s in stored} == {k: expected[k] for k, _ in stored}
+
+
 def test_slow_numbers_are_parsed_exactly():
     """Numbers past the scanner's one-operation fast path (17 significant digits, big exponents) come out as
     Python's correctly rounded float() says."""
