@@ -28,6 +28,34 @@ def dense_positions(table, values):
     return pos, found
 
 
+@njit(**_JIT)
+def own_positions(values):
+    """Each value's position among the distinct values present, in ascending order, and their count: the
+    positions `stored_order` needs, from a file's own ids. (-1 count when the values span more than 50M: no
+    dense table then.)"""
+    n = values.size
+    if n == 0:
+        return np.zeros(0, np.int64), 0
+    lo = hi = values[0]
+    for i in range(n):
+        lo = min(lo, values[i])
+        hi = max(hi, values[i])
+    if hi - lo > 50_000_000:
+        return np.zeros(0, np.int64), -1
+    table = np.zeros(hi - lo + 1, np.int64)
+    for i in range(n):
+        table[values[i] - lo] = 1
+    count = 0
+    for k in range(table.size):
+        present = table[k]
+        table[k] = count
+        count += present
+    pos = np.empty(n, np.int64)
+    for i in range(n):
+        pos[i] = table[values[i] - lo]
+    return pos, count
+
+
 @njit(parallel=True, **_JIT)
 def take(src, order, out):
     """out[i] = src[order[i]] on both cores (np.take runs on one)."""

@@ -362,12 +362,16 @@ def _load_all(con: duckdb.DuckDBPyConnection, gt: Path | None, predictions: list
 
     def run_task(cur, i: int, path: Path, run: str) -> dict[str, int]:
         scanned = scans[run].result()
+
+        def wait_gt() -> GtIndex | None:  # results_table builds the table first, then waits to check ids
+            gt_ready.wait()
+            return None if gt_failed.is_set() else index[0]
+
         try:
             if scanned is not None:
-                gt_ready.wait()
+                table = results_table(scanned, run, wait_gt)
                 if gt_failed.is_set():
                     return {}
-                table = results_table(scanned, run, index[0])
                 if table is not None:
                     return {f"run:{run}": _write_arrow(table, stage / f"pred-{run}.parquet")}
         finally:

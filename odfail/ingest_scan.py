@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import mmap
 import os
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
@@ -255,12 +256,16 @@ def _anonymous(shape: tuple[int, int], dtype) -> tuple[np.ndarray, mmap.mmap]:
     return np.frombuffer(mm, dtype, shape[0] * shape[1]).reshape(shape), mm
 
 
-def results_table(scanned: Scanned, run: str, gt: GtIndex) -> pa.Table | None:
+def results_table(scanned: Scanned, run: str, gt: GtIndex | Callable[[], GtIndex | None]) -> pa.Table | None:
     """The predictions table of a scanned results file, checked against the GT, in stored order (see
-    ``odfail.ingest``) with pycocotools' ``loadRes`` rules: ids 1..n in file order, area = w * h."""
+    ``odfail.ingest``) with pycocotools' ``loadRes`` rules: ids 1..n in file order, area = w * h.
+
+    ``gt`` may be a function that waits for the GT's index (None if the GT failed): the stored order needs only
+    the order of ids, which the file's own ids give (`_order_kernels.own_positions`), so the table is built
+    while the GT is still being read and only the id checks wait for it."""
     import pyarrow as pa
 
-    from odfail._order_kernels import class_ranks, stored_order
+    from odfail._order_kernels import class_ranks, own_positions, stored_order
     from odfail.match import _index
 
     ids, fl, segs = scanned.ids, scanned.fl, scanned.segs
@@ -270,10 +275,18 @@ def results_table(scanned: Scanned, run: str, gt: GtIndex) -> pa.Table | None:
     if not (np.isfinite(box).all() and (box[2:] >= 0).all() and np.isfinite(fl[4]).all()
             and np.isnan(fl[:4, no_box]).all()):
         return None
-    (img, img_found), (cat, cat_found) = _index(gt.image_ids, ids[0]), _index(gt.category_ids, ids[1])
-    if not (img_found.all() and cat_found.all()) or not _rle_sizes_fit(segs, img, gt.heights, gt.widths):
-        return None
-    order = stored_order(cat, gt.category_ids.size, img, gt.image_ids.size, fl[4])
+    (img, n_img), (cat, n_cat) = own_positions(ids[0]), own_positions(ids[1])
+    seg_images = ids[0, segs[0]]  # file order: the columns are permuted below
+    index = None
+    if n_img < 0 or n_cat < 0:  # ids too far apart for a dense table: the GT's positions order them
+        index = gt() if callable(gt) else gt
+        if index is None:
+            return None
+        (img, img_found), (cat, cat_found) = _index(index.image_ids, ids[0]), _index(index.category_ids, ids[1])
+        if not (img_found.all() and cat_found.all()):
+            return None
+        n_img, n_cat = index.image_ids.size, index.category_ids.size
+    order = stored_order(cat, n_cat, img, n_img, fl[4])
     del img, cat
     segmentation = _segmentation_column(scanned.mapped.buf, segs, n, order)
     no_box_sorted = no_box[order] if no_box.any() else None
@@ -282,6 +295,15 @@ def results_table(scanned: Scanned, run: str, gt: GtIndex) -> pa.Table | None:
     class_rank = class_ranks(category_id, score)
     area = np.multiply(w, h, out=spare)
     pred_id = np.add(order, 1, out=order)
+    if index is None:  # the checks against the GT
+        index = gt() if callable(gt) else gt
+        if index is None or not (_index(index.image_ids, image_id)[1].all()
+                                 and _index(index.category_ids, category_id)[1].all()):
+            return None
+    seg_img, _ = _index(index.image_ids, seg_images)
+    rows = np.arange(segs.shape[1])
+    if not _rle_sizes_fit(np.vstack([rows, segs[1:]]), seg_img, index.heights, index.widths):
+        return None
     columns = {"run": constant(run, n), "pred_id": pred_id, "image_id": image_id, "category_id": category_id,
                "x": x, "y": y, "w": w, "h": h, "score": score, "area": area, "class_rank": class_rank}
     valid = None if no_box_sorted is None else ~no_box_sorted
