@@ -199,15 +199,20 @@ def _merge_two(a, b, intersect, out):
 
 
 @njit(inline="always", **_JIT)
-def _poly_bound(xy):
-    """An upper bound on the counts rleFrPoly makes of one polygon: its densely traced boundary points + 1."""
+def _poly_bound(xy, dense):
+    """An upper bound on the counts rleFrPoly makes of one polygon. A count ends at a column-centre crossing
+    (`_crossing`), and along an edge the trace's x only moves one way over the edge's scaled width dx (+1 for
+    rounding), passing a centre every 5: at most (dx + 1) // 5 + 2 crossings in an edge and one where it meets
+    the next. ``dense``: the loose bound of every traced point instead (the fallback, see
+    `objects_from_polygons`)."""
     k = len(xy) // 2
     m = 0
     for j in range(k):
         j2 = (j + 1) % k
         x0, y0 = _c_int(_SCALE * xy[2 * j] + 0.5), _c_int(_SCALE * xy[2 * j + 1] + 0.5)
         x1, y1 = _c_int(_SCALE * xy[2 * j2] + 0.5), _c_int(_SCALE * xy[2 * j2 + 1] + 0.5)
-        m += max(abs(np.int64(x0) - x1), abs(np.int64(y0) - y1)) + 1
+        dx = abs(np.int64(x0) - x1)
+        m += max(dx, abs(np.int64(y0) - y1)) + 1 if dense else (dx + 1) // 5 + 3
     return m + 2
 
 
@@ -224,30 +229,46 @@ def _object_rle(xy, poly_off, first, last, h, w):
 
 
 @njit(parallel=True, **_JIT)
-def objects_from_polygons(xy, poly_off, obj_off, h, w):
-    """Every object's polygons rasterised (rleFrPoly) and united (rleMerge): pycocotools' annToRLE.
-
-    xy: all coordinates; poly_off: (P + 1) offsets of each polygon into xy; obj_off: (N + 1) offsets of each
-    object into the polygons; h, w: (N,) mask size of each object. Returns flat counts and offsets (N + 1).
-    Objects run in parallel, each into a slot sized by an upper bound, then the slots are packed.
-    """
+def _rasterised(xy, poly_off, obj_off, h, w, dense):
+    """`objects_from_polygons`' objects, each into a slot sized by `_poly_bound`: (slots, slot offsets,
+    lengths, whether any object outgrew its slot)."""
     n = len(obj_off) - 1
     bound = np.zeros(n, dtype=np.int64)
     for i in prange(n):
         b = 1
         for p in range(obj_off[i], obj_off[i + 1]):
-            b += _poly_bound(xy[poly_off[p]: poly_off[p + 1]])
+            b += _poly_bound(xy[poly_off[p]: poly_off[p + 1]], dense)
         bound[i] = b
     slot = np.zeros(n + 1, dtype=np.int64)
     for i in range(n):
         slot[i + 1] = slot[i] + bound[i]
     scratch = np.empty(slot[n], dtype=np.uint32)
     length = np.zeros(n, dtype=np.int64)
+    over = np.zeros(n, dtype=np.bool_)
     for i in prange(n):
         if obj_off[i + 1] > obj_off[i]:
             rle = _object_rle(xy, poly_off, obj_off[i], obj_off[i + 1], h[i], w[i])
-            length[i] = len(rle)
-            scratch[slot[i]: slot[i] + len(rle)] = rle
+            if len(rle) > bound[i]:
+                over[i] = True
+            else:
+                length[i] = len(rle)
+                scratch[slot[i]: slot[i] + len(rle)] = rle
+    return scratch, slot, length, over.any()
+
+
+@njit(parallel=True, **_JIT)
+def objects_from_polygons(xy, poly_off, obj_off, h, w):
+    """Every object's polygons rasterised (rleFrPoly) and united (rleMerge): pycocotools' annToRLE.
+
+    xy: all coordinates; poly_off: (P + 1) offsets of each polygon into xy; obj_off: (N + 1) offsets of each
+    object into the polygons; h, w: (N,) mask size of each object. Returns flat counts and offsets (N + 1).
+    Objects run in parallel, each into a slot sized by an upper bound (the tight one of `_poly_bound`; the
+    dense one should an object ever outgrow it), then the slots are packed.
+    """
+    n = len(obj_off) - 1
+    scratch, slot, length, over = _rasterised(xy, poly_off, obj_off, h, w, False)
+    if over:
+        scratch, slot, length, over = _rasterised(xy, poly_off, obj_off, h, w, True)
     out_off = np.zeros(n + 1, dtype=np.int64)
     for i in range(n):
         out_off[i + 1] = out_off[i] + length[i]
