@@ -321,10 +321,12 @@ def _load_all(con: duckdb.DuckDBPyConnection, gt: Path | None, predictions: list
     import threading
     from concurrent.futures import ThreadPoolExecutor
 
-    gt_ready, gt_failed = threading.Event(), threading.Event()
+    gt_ready, gt_failed = threading.Event(), threading.Event()  # the GT index is there / the GT failed
+    gt_tables = threading.Event()  # images_chk / categories_chk exist (what DuckDB's results checks read)
     index: list[GtIndex] = []
     if gt is None:
         gt_ready.set()
+        gt_tables.set()
         refs = {c: f"read_parquet({_quote(str(ws_path / (c + '.parquet')))})" for c in ("images", "categories")}
         index.append(_gt_index(con, refs["images"], refs["categories"]))
     else:
@@ -339,6 +341,7 @@ def _load_all(con: duckdb.DuckDBPyConnection, gt: Path | None, predictions: list
             tables = instances_tables(scanned, index[0]) if scanned is not None else None
             if tables is None:
                 _read_gt(cur, gt)
+                gt_tables.set()
                 if not index:
                     index.append(_gt_index(cur, "images_chk", "categories_chk"))
                     gt_ready.set()  # the GT passed its checks
@@ -350,6 +353,7 @@ def _load_all(con: duckdb.DuckDBPyConnection, gt: Path | None, predictions: list
                         "create or replace table categories_chk as from fast_categories")
             cur.unregister("fast_images")
             cur.unregister("fast_categories")
+            gt_tables.set()
             return {t: _write_arrow(tables[t], stage / f"{t}.parquet") for t in ("images", "categories", "gt")}
         except BaseException:
             gt_failed.set()
@@ -357,6 +361,7 @@ def _load_all(con: duckdb.DuckDBPyConnection, gt: Path | None, predictions: list
         finally:
             tables = None
             gt_ready.set()
+            gt_tables.set()
             if scanned is not None:
                 scanned.close()
 
@@ -380,7 +385,7 @@ def _load_all(con: duckdb.DuckDBPyConnection, gt: Path | None, predictions: list
                 scanned.close()
         table = f"pred_chk_{i}"
         _read_predictions(cur, path, run, table)
-        gt_ready.wait()
+        gt_tables.wait()  # not only the index: the fast path sets that before it writes the check tables
         if gt_failed.is_set():
             return {}
         _raise_dangling(cur, table, "image_id", refs["images"], "image_id", path, "", "image_id")

@@ -261,3 +261,24 @@ def test_results_scanned_in_parts_equal_one_scan(tmp_path, monkeypatch, extra):
     assert one[0].shape[1] == len(json.loads(path.read_text()))
     for a, b in zip(one, parts, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_results_left_to_duckdb_wait_for_the_gt_check_tables(tmp_path, monkeypatch, tiny_gt):
+    """The fast path publishes the GT's index before it writes the check tables DuckDB's path reads; a results
+    file left to DuckDB (an empty list) must wait for the tables, not the index. (A random case of the slow
+    suite hit this race: `images_chk` did not exist yet.) The GT's tables are delayed here to make it certain."""
+    import time
+
+    tables = ingest_module.instances_tables
+
+    def slow_tables(*args):
+        time.sleep(0.5)
+        return tables(*args)
+
+    monkeypatch.setattr(ingest_module, "instances_tables", slow_tables)
+    gt = tmp_path / "gt.json"
+    gt.write_text(json.dumps(tiny_gt))
+    preds = tmp_path / "empty.json"
+    preds.write_text("[]")
+    summary = ingest(tmp_path / "ws", gt=gt, predictions=[(preds, "none")])
+    assert summary.runs == {"none": 0} and summary.gt == len(tiny_gt["annotations"])
