@@ -258,6 +258,42 @@ def _integer(buf, i):
 
 
 @njit(**_JIT)
+def _size_pair(buf, i):
+    """[a, b] of two non-negative plain integers at i (an RLE's size): (end, a, b), end -1 otherwise."""
+    if not _at(buf, i, 91):
+        return -1, 0, 0
+    i, a = _integer(buf, _ws(buf, i + 1))
+    if i < 0 or a < 0 or not _at(buf, _ws(buf, i), 44):
+        return -1, 0, 0
+    i, b = _integer(buf, _ws(buf, _ws(buf, i) + 1))
+    if i < 0 or b < 0 or not _at(buf, _ws(buf, i), 93):
+        return -1, 0, 0
+    return _ws(buf, i) + 1, a, b
+
+
+@njit(**_JIT)
+def _int_list(buf, i, out, o, limit):
+    """A list of plain integers in 0..limit at i (an RLE's run lengths): (end, count, sum), end -1 otherwise;
+    the values also go to out[o:] when ``out`` is not empty."""
+    write = out.size > 0
+    i = _ws(buf, i + 1)
+    if _at(buf, i, 93):
+        return i + 1, 0, 0
+    count = total = 0
+    more = 0
+    while more == 0:
+        i, v = _integer(buf, i)
+        if i < 0 or v < 0 or v > limit:
+            return -1, 0, 0
+        if write:
+            out[o + count] = v
+        count += 1
+        total += v
+        i, more = _next(buf, i, 93)
+    return (i if more == 1 else -1), count, total
+
+
+@njit(**_JIT)
 def _literal(buf, i):
     """true / false / null at i: (end, 1 / 0 / -1), end -1 otherwise."""
     n = buf.size

@@ -305,25 +305,41 @@ def _count_values(data, p0, p1, escaped):
 
 
 @njit(inline="always", **_JIT)
+def _string_value(data, p, p1, escaped):
+    """One value of a compressed string from data[p:p1]: 5 bits per character, a continuation bit, a sign bit
+    on the last character (before the delta from the value two back). Returns (value, position after it,
+    status): 0, or 1 for a character outside '0'..'o' (or a lone backslash when ``escaped``), 2 for a string
+    that ends inside the value."""
+    x = np.int64(0)
+    k = 0
+    more = True
+    while more:
+        if p >= p1:
+            return x, p, 2
+        c = np.int64(data[p]) - 48
+        if escaped and c == 44:
+            p += 1
+            if p >= p1 or data[p] != 92:
+                return x, p, 1
+        if c < 0 or c > 63:
+            return x, p, 1
+        x |= (c & 0x1F) << (5 * k)
+        more = (c & 0x20) != 0
+        p += 1
+        k += 1
+        if not more and (c & 0x10):
+            x |= np.int64(-1) << (5 * k)
+    return x, p, 0
+
+
+@njit(inline="always", **_JIT)
 def _decode_string(data, p0, p1, cnt, m0, escaped):
-    """rleFrString of the valid string data[p0:p1] into cnt[m0:]: 5 bits per character, a continuation bit,
-    a sign bit on the last character, each value after the second plus the one two back."""
+    """rleFrString of the valid string data[p0:p1] into cnt[m0:]: each value after the second plus the one two
+    back (`_string_value`)."""
     m = m0
     p = p0
     while p < p1:
-        x = np.int64(0)
-        k = 0
-        more = True
-        while more:
-            c = np.int64(data[p]) - 48
-            if escaped and c == 44:
-                p += 1
-            x |= (c & 0x1F) << (5 * k)
-            more = (c & 0x20) != 0
-            p += 1
-            k += 1
-            if not more and (c & 0x10):
-                x |= np.int64(-1) << (5 * k)
+        x, p, _status = _string_value(data, p, p1, escaped)
         if m - m0 > 2:
             x += np.int64(cnt[m - 2])
         cnt[m] = np.uint32(x & 0xFFFFFFFF)
@@ -389,25 +405,9 @@ def _stats_one(data, p0, p1, escaped, h, w, box):
     x = y = t_prev = xp = t_even = np.int64(0)
     p = p0
     while p < p1:
-        v = np.int64(0)
-        k = 0
-        more = True
-        while more:
-            if p >= p1:
-                return 0, 0, 2, False
-            c = np.int64(data[p]) - 48
-            if escaped and c == 44:
-                p += 1
-                if p >= p1 or data[p] != 92:
-                    return 0, 0, 1, False
-            if c < 0 or c > 63:
-                return 0, 0, 1, False
-            v |= (c & 0x1F) << (5 * k)
-            more = (c & 0x20) != 0
-            p += 1
-            k += 1
-            if not more and (c & 0x10):
-                v |= np.int64(-1) << (5 * k)
+        v, p, status = _string_value(data, p, p1, escaped)
+        if status:
+            return 0, 0, status, False
         if m > 2:
             v += v2
         v &= 0xFFFFFFFF

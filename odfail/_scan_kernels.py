@@ -51,12 +51,14 @@ from odfail._json_kernels import (
     K_WIDTH,
     _at,
     _has_space,
+    _int_list,
     _integer,
     _key,
     _literal,
     _minify,
     _next,
     _number,
+    _size_pair,
     _skip,
     _string,
     _ws,
@@ -173,15 +175,9 @@ def _segmentation(buf, i):
             return -1, 0, 0, 0
         seen |= 1 << (k - K_SIZE)
         if k == K_SIZE:
-            if not _at(buf, i, 91):
+            i, h, w = _size_pair(buf, i)
+            if i < 0:
                 return -1, 0, 0, 0
-            i, h = _integer(buf, _ws(buf, i + 1))
-            if i < 0 or h < 0 or not _at(buf, _ws(buf, i), 44):
-                return -1, 0, 0, 0
-            i, w = _integer(buf, _ws(buf, _ws(buf, i) + 1))
-            if i < 0 or w < 0 or not _at(buf, _ws(buf, i), 93):
-                return -1, 0, 0, 0
-            i = _ws(buf, i) + 1
         elif _at(buf, i, 34):
             last = 0
             j = i + 1
@@ -203,20 +199,9 @@ def _segmentation(buf, i):
                 return -1, 0, 0, 0
             i = j + 1
         elif _at(buf, i, 91):
-            total = 0
-            i = _ws(buf, i + 1)
-            if _at(buf, i, 93):
-                i += 1
-            else:
-                runs = 0
-                while runs == 0:
-                    i, v = _integer(buf, i)
-                    if i < 0 or v < 0 or v > 2 ** 40:
-                        return -1, 0, 0, 0
-                    total += v
-                    i, runs = _next(buf, i, 93)
-                if runs < 0:
-                    return -1, 0, 0, 0
+            i, _n, total = _int_list(buf, i, np.empty(0, np.int64), 0, 2 ** 40)  # checked and summed only
+            if i < 0:
+                return -1, 0, 0, 0
         else:
             return -1, 0, 0, 0
         i, state = _next(buf, i, 125)

@@ -21,7 +21,19 @@ from __future__ import annotations
 
 import numpy as np
 
-from odfail._json_kernels import K_COUNTS, K_SIZE, _at, _integer, _key, _literal, _next, _number, _skip, _ws
+from odfail._json_kernels import (
+    K_COUNTS,
+    K_SIZE,
+    _at,
+    _int_list,
+    _key,
+    _literal,
+    _next,
+    _number,
+    _size_pair,
+    _skip,
+    _ws,
+)
 from odfail._numba import JIT as _JIT
 from odfail._numba import borrowed, njit, prange
 
@@ -83,7 +95,6 @@ def _polygons(buf, i, o, xy, poly_off, slow, x0, p0, s0):
 def _rle(buf, i, runs, r0, stack):
     """The RLE object that opens at i: (end or -1, kind, h, w, start, end) with the counts string's span
     (STRING) or the number of run lengths (RUNS, written to runs[r0:] when ``runs`` is not empty)."""
-    write = runs.size > 0
     i = _ws(buf, i + 1)
     k = UNREAD
     h = w = -1
@@ -94,15 +105,9 @@ def _rle(buf, i, runs, r0, stack):
         if key == -2:
             return -1, UNREAD, h, w, 0, 0
         if key == K_SIZE:
-            if not _at(buf, i, 91):
+            i, h, w = _size_pair(buf, i)
+            if i < 0:
                 return -1, UNREAD, h, w, 0, 0
-            i, h = _integer(buf, _ws(buf, i + 1))
-            if i < 0 or not _at(buf, _ws(buf, i), 44):
-                return -1, UNREAD, h, w, 0, 0
-            i, w = _integer(buf, _ws(buf, _ws(buf, i) + 1))
-            if i < 0 or not _at(buf, _ws(buf, i), 93):
-                return -1, UNREAD, h, w, 0, 0
-            i = _ws(buf, i) + 1
         elif key == K_COUNTS and _at(buf, i, 34):
             s0 = i + 1
             s1, i = _counts_string(buf, i)
@@ -111,22 +116,10 @@ def _rle(buf, i, runs, r0, stack):
             k = STRING
         elif key == K_COUNTS and _at(buf, i, 91):
             k = RUNS
-            s0 = s1 = 0
-            i = _ws(buf, i + 1)
-            if _at(buf, i, 93):
-                i += 1
-            else:
-                more = 0
-                while more == 0:
-                    i, v = _integer(buf, i)
-                    if i < 0 or v < 0 or v > 0xFFFFFFFF:
-                        return -1, UNREAD, h, w, 0, 0
-                    if write:
-                        runs[r0 + s1] = v
-                    s1 += 1
-                    i, more = _next(buf, i, 93)
-                if more != 1:
-                    return -1, UNREAD, h, w, 0, 0
+            s0 = 0
+            i, s1, _total = _int_list(buf, i, runs, r0, 0xFFFFFFFF)
+            if i < 0:
+                return -1, UNREAD, h, w, 0, 0
         else:
             i = _skip(buf, i, stack)
             if i < 0:
