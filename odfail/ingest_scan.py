@@ -1,4 +1,5 @@
-"""Ingest's fast path: COCO files scanned by numba (``odfail._scan_kernels``) into Arrow tables in stored order.
+"""Ingest's fast path: COCO files scanned by numba (``odfail._scan_kernels``, records read by
+``odfail._record_kernels``) into Arrow tables in stored order (text handed over by ``odfail._view_kernels``).
 
 Every function here returns None when anything is off: a record outside the common shape, a value a check
 refuses, an id the GT lacks. ``odfail.ingest`` then reads that file with DuckDB (``odfail.ingest_checks``),
@@ -95,16 +96,17 @@ def _fill_slow(buf: np.ndarray, slow: np.ndarray, nslow: int, targets: dict[int,
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from odfail import _scan_kernels as K
+    from odfail import _view_kernels as V
+    from odfail._record_kernels import TABLE_SHIFT
 
-    data, offsets = K.gather_numbers(buf, slow, nslow)
+    data, offsets = V.gather_numbers(buf, slow, nslow)
     text = pa.Array.from_buffers(pa.string(), nslow, [None, pa.py_buffer(offsets), pa.py_buffer(data)])
     try:
         values = pc.cast(text, pa.float64()).to_numpy(zero_copy_only=False)
     except pa.ArrowInvalid:
         return False
     dst = slow[2, :nslow]
-    table, flat = dst // K.TABLE_SHIFT, dst % K.TABLE_SHIFT
+    table, flat = dst // TABLE_SHIFT, dst % TABLE_SHIFT
     for code, target in targets.items():
         rows = table == code
         target.reshape(-1)[flat[rows]] = values[rows]
@@ -115,16 +117,16 @@ def _text(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray, json: bool,
           spaced: np.ndarray | None = None) -> pa.Array:
     """The bytes buf[starts[r]:ends[r]] as a string column (null where starts[r] < 0), as views into ``buf``:
     no copy. A segmentation's text (``json``) is stored without white space (``spaced``: see
-    ``_scan_kernels.string_views``)."""
+    ``_view_kernels.string_views``)."""
     import pyarrow as pa
 
-    from odfail import _scan_kernels as K
+    from odfail import _view_kernels as V
 
     n = starts.size
     kind = pa.json_(pa.string_view()) if json else pa.string_view()
     if not (starts >= 0).any():
         return pa.nulls(n, kind)
-    views, side, valid = K.string_views(buf, starts, ends, json,
+    views, side, valid = V.string_views(buf, starts, ends, json,
                                         spaced if spaced is not None else np.full(n, -1, np.int64))
     nulls = n - int(valid.sum())
     bitmap = pa.py_buffer(np.packbits(valid, bitorder="little")) if nulls else None
@@ -207,6 +209,7 @@ def _scan_parts(buf: np.ndarray, starts: list[int]) -> tuple[np.ndarray, np.ndar
     from concurrent.futures import ThreadPoolExecutor
 
     from odfail import _scan_kernels as K
+    from odfail._record_kernels import T_PRED
 
     bounds = starts + [buf.size]
     rows = [b // _MIN_RESULT + j for j, b in enumerate(bounds)]
@@ -219,7 +222,7 @@ def _scan_parts(buf: np.ndarray, starts: list[int]) -> tuple[np.ndarray, np.ndar
         status, n, nseg, nslow, end = K.scan_results(buf, bounds[j], bounds[j + 1], rows[j], rows[j + 1], ids, fl,
                                                      segs, slow)
         ok = status == 0 and end == bounds[j + 1] and (n > 0 or len(starts) == 1)
-        return ok and _fill_slow(buf, slow, nslow, {K.T_PRED: fl}), n, nseg
+        return ok and _fill_slow(buf, slow, nslow, {T_PRED: fl}), n, nseg
 
     if len(starts) == 1:
         results = [part(0)]
@@ -344,6 +347,7 @@ class ScannedInstances:
 def scan_instances(mapped: Mapped) -> ScannedInstances | None:
     """Scan a COCO instances file; None to leave it to DuckDB."""
     from odfail import _scan_kernels as K
+    from odfail._record_kernels import T_ANN, T_IMAGES
 
     buf = mapped.buf
     if buf.size >= _VIEWS_LIMIT:
@@ -356,7 +360,7 @@ def scan_instances(mapped: Mapped) -> ScannedInstances | None:
     slow = np.empty((3, buf.size // 2 + 1), np.int64)
     status, ni, nc, na, nseg, nslow = K.scan_instances(buf, img_ids, img_fl, img_spans, cat_ids, cat_spans,
                                                        cat_spans2, ann_ids, ann_fl, ann_segs, slow)
-    if status or not _fill_slow(buf, slow, nslow, {K.T_IMAGES: img_fl, K.T_ANN: ann_fl}):
+    if status or not _fill_slow(buf, slow, nslow, {T_IMAGES: img_fl, T_ANN: ann_fl}):
         return None
     return ScannedInstances(mapped, (img_ids[0, :ni], img_fl[:, :ni], img_spans[:, :ni]),
                             (cat_ids[0, :nc], cat_spans[:, :nc], cat_spans2[:, :nc]),
