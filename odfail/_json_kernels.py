@@ -2,7 +2,8 @@
 
 Each reader takes the buffer and a position and returns the position past what it read, with -1 for "not what
 was expected": the callers (``odfail._record_kernels``, ``odfail._scan_kernels``) then give up on the fast
-path, and DuckDB's reader decides about the file (``odfail._seg_kernels`` reads stored segmentations with them). So these only have to be right when they say "fine": RFC 8259 JSON, valid UTF-8, nothing more.
+path, and DuckDB's reader decides about the file (``odfail._seg_kernels`` reads stored segmentations with them).
+So these only have to be right when they say "fine": RFC 8259 JSON, valid UTF-8, nothing more.
 
 Numbers: a decimal with at most 18 significant digits whose value ``m * 10**e`` has ``m <= 2**53`` and
 ``|e| <= 22`` is exact in one float operation (Clinger's fast path: both factors are exact doubles and IEEE

@@ -120,7 +120,7 @@ def load_masks(ws: Workspace, table: str, key: str, ids: np.ndarray, run: str | 
             if masks is not None and not seg.converts:  # the stored numbers, the file's own strings
                 masks.data, masks.start, masks.end, masks.escaped = seg.text, seg.start, seg.end, True
             else:
-                masks = _convert(seg, table, key, ids)
+                masks = _convert(seg, table, key, ids, ws, con)
                 try:
                     _write(path, key, ids, masks, run)
                 except OSError:
@@ -208,8 +208,6 @@ class _Segmentations:
     xy: np.ndarray
     poly_off: np.ndarray
     runs: np.ndarray
-    images: str  # the images table's Parquet, for the polygons' mask size
-    con: object
 
     @property
     def converts(self) -> bool:
@@ -247,11 +245,10 @@ def _segmentations(ws: Workspace, table: str, key: str, ids: np.ndarray, run: st
     h, w = np.where(plain | (kind == S.RUNS), h[rows], 0), np.where(plain | (kind == S.RUNS), w[rows], 0)
     start, end = np.where(has, start[rows], 0), np.where(has, end[rows], 0)
     image_id = np.where(has, _column(t.column("image_id"), np.int64)[rows], -1)
-    return _Segmentations(text, kind, h, w, start, end, image_id, xy, poly_off, runs,
-                          f"read_parquet({_quote(str(ws.table_path('images')))})", con)
+    return _Segmentations(text, kind, h, w, start, end, image_id, xy, poly_off, runs)
 
 
-def _convert(seg: _Segmentations, table: str, key: str, ids: np.ndarray) -> Masks:
+def _convert(seg: _Segmentations, table: str, key: str, ids: np.ndarray, ws: Workspace, con) -> Masks:
     """`Masks` from the segmentations, with their size, area and box. Compressed strings only: used where
     they are, in the text (pycocotools' annToRLE keeps them too). Otherwise every mask becomes a new plain
     string: polygons rasterised at their image's size and united, run lengths encoded (annToRLE's rules), and
@@ -260,6 +257,7 @@ def _convert(seg: _Segmentations, table: str, key: str, ids: np.ndarray) -> Mask
     from odfail import _seg_kernels as S
     from odfail.exceptions import WorkspaceError
     from odfail.match import _indexer
+    from odfail.workspace import _quote
 
     kind, h, w = seg.kind, seg.h.copy(), seg.w.copy()
     if not seg.converts:
@@ -267,8 +265,8 @@ def _convert(seg: _Segmentations, table: str, key: str, ids: np.ndarray) -> Mask
     else:
         polys = np.flatnonzero(kind == S.POLYGONS)
         if len(polys):
-            img = seg.con.sql(f"select image_id, coalesce(height, -1) as h, coalesce(width, -1) as w "
-                              f"from {seg.images}").fetchnumpy()
+            img = con.sql(f"select image_id, coalesce(height, -1) as h, coalesce(width, -1) as w "
+                          f"from read_parquet({_quote(str(ws.table_path('images')))})").fetchnumpy()
             order = np.argsort(img["image_id"])
             at, _ = _indexer(np.asarray(img["image_id"])[order])(seg.image_id[polys])
             h[polys], w[polys] = (np.asarray(img[c], dtype=np.int64)[order][at] for c in ("h", "w"))
