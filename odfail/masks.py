@@ -283,9 +283,11 @@ def _convert(seg: _Segmentations, table: str, key: str, ids: np.ndarray, ws: Wor
         def offsets(rows):  # the contiguous spans of these rows (written in row order) as offsets
             return np.append(seg.start[rows], seg.end[rows[-1]] if len(rows) else 0).astype(np.int64)
 
+        s_cnt, s_off, bad = _rle.from_strings(seg.text, seg.start[strs], seg.end[strs], True)
+        if bad.any():  # (a bad string would be re-encoded empty, and pass the checks below as no mask)
+            raise WorkspaceError(f"{table} {key} {ids[strs[np.argmax(bad != 0)]]}: malformed compressed RLE string")
         parts = [(polys, *_rle.objects_from_polygons(seg.xy, seg.poly_off, offsets(polys), h[polys], w[polys])),
-                 (lists, seg.runs, offsets(lists)),
-                 (strs, *_rle.from_strings(seg.text, seg.start[strs], seg.end[strs], True)[:2])]
+                 (lists, seg.runs, offsets(lists)), (strs, s_cnt, s_off)]
         length = np.zeros(len(ids), dtype=np.int64)
         coded = []
         for dest, cnt, off in parts:
