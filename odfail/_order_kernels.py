@@ -64,6 +64,15 @@ def take(src, order, out):
 
 
 @njit(**_JIT)
+def take_rows(src, order, out):
+    """out[k, i] = src[k, order[i]] for the first out.shape[0] rows of src: one row group's columns, on one core
+    (the other writes the row group before it)."""
+    for k in range(out.shape[0]):
+        for i in range(order.size):
+            out[k, i] = src[k, order[i]]
+
+
+@njit(**_JIT)
 def stored_order(cat_idx, n_cats, img_idx, n_images, score):
     """The stored row order (see ``odfail.ingest``): category, then image, then score descending (when
     ``score`` is not empty), then file order. Returns the permutation.

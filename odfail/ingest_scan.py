@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import mmap
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +35,6 @@ if TYPE_CHECKING:
 _MIN_RESULT, _MIN_IMAGE, _MIN_ANNOTATION = 48, 8, 40
 _VIEWS_LIMIT = 2 ** 31  # string views address a buffer with int32 offsets
 _PART_MIN_BYTES = 8 << 20  # a results file this large is scanned in parts, on as many threads
-_BOX = ("x", "y", "w", "h", "area")  # null for a result without a bbox
 
 
 @dataclass(frozen=True)
@@ -162,20 +161,6 @@ def _unique(ids: np.ndarray) -> bool:
     return not bool((s[1:] == s[:-1]).any())
 
 
-def _permuted(columns: list[np.ndarray], order: np.ndarray) -> list[np.ndarray]:
-    """Each column taken in ``order``, through one spare buffer: the memory of a column already taken holds the
-    next one. Fresh memory is what costs here (first-touched pages), not the copy."""
-    from odfail._order_kernels import take
-
-    spare = np.empty_like(columns[0])
-    out = []
-    for col in columns:
-        take(col, order, spare)
-        out.append(spare)
-        spare = col
-    return out + [spare]
-
-
 def scan_results(mapped: Mapped, parts: int = 2) -> Scanned | None:
     """Scan a COCO results file, in ``parts`` pieces at once when it is large; None to leave it to DuckDB
     (also for an empty list: a rare case). A file without segmentations is unmapped at once: nothing points into
@@ -259,16 +244,18 @@ def _anonymous(shape: tuple[int, int], dtype) -> tuple[np.ndarray, mmap.mmap]:
     return np.frombuffer(mm, dtype, shape[0] * shape[1]).reshape(shape), mm
 
 
-def results_table(scanned: Scanned, run: str, gt: GtIndex | Callable[[], GtIndex | None]) -> pa.Table | None:
+def results_table(scanned: Scanned, run: str, gt: GtIndex | Callable[[], GtIndex | None]) -> Gathered | None:
     """The predictions table of a scanned results file, checked against the GT, in stored order (see
     ``odfail.ingest``) with pycocotools' ``loadRes`` rules: ids 1..n in file order, area = w * h.
 
     ``gt`` may be a function that waits for the GT's index (None if the GT failed): the stored order needs only
     the order of ids, which the file's own ids give (`_order_kernels.own_positions`), so the table is built
-    while the GT is still being read and only the id checks wait for it."""
-    import pyarrow as pa
+    while the GT is still being read and only the id checks wait for it.
 
-    from odfail._order_kernels import class_ranks, own_positions, stored_order
+    Only the columns the class ranks need are put in stored order here; the others are gathered one row group
+    at a time as the table is written (`Gathered`): whole permuted copies were 160 MB of fresh memory at 3.25M
+    results, which costs more than the copying."""
+    from odfail._order_kernels import class_ranks, own_positions, stored_order, take
     from odfail.match import _index
 
     ids, fl, segs = scanned.ids, scanned.fl, scanned.segs
@@ -279,7 +266,6 @@ def results_table(scanned: Scanned, run: str, gt: GtIndex | Callable[[], GtIndex
             and np.isnan(fl[:4, no_box]).all()):
         return None
     (img, n_img), (cat, n_cat) = own_positions(ids[0]), own_positions(ids[1])
-    seg_images = ids[0, segs[0]]  # file order: the columns are permuted below
     index = None
     if n_img < 0 or n_cat < 0:  # ids too far apart for a dense table: the GT's positions order them
         index = gt() if callable(gt) else gt
@@ -291,27 +277,69 @@ def results_table(scanned: Scanned, run: str, gt: GtIndex | Callable[[], GtIndex
         n_img, n_cat = index.image_ids.size, index.category_ids.size
     order = stored_order(cat, n_cat, img, n_img, fl[4])
     del img, cat
-    segmentation = _segmentation_column(scanned.mapped.buf, segs, n, order)
-    no_box_sorted = no_box[order] if no_box.any() else None
-    x, y, w, h, score, spare = _permuted(list(fl), order)
-    image_id, category_id, _ = _permuted(list(ids), order)
+    segmentation = _segmentation_column(scanned.mapped.buf, segs, n, order) if segs.shape[1] else None
+    category_id, score = np.empty(n, np.int64), np.empty(n)
+    take(ids[1], order, category_id)
+    take(fl[4], order, score)
     class_rank = class_ranks(category_id, score)
-    area = np.multiply(w, h, out=spare)
-    pred_id = np.add(order, 1, out=order)
-    if index is None:  # the checks against the GT
+    if index is None:  # the checks against the GT (file order: the same ids)
         index = gt() if callable(gt) else gt
-        if index is None or not (_index(index.image_ids, image_id)[1].all()
-                                 and _index(index.category_ids, category_id)[1].all()):
+        if index is None or not (_index(index.image_ids, ids[0])[1].all()
+                                 and _index(index.category_ids, ids[1])[1].all()):
             return None
-    seg_img, _ = _index(index.image_ids, seg_images)
+    seg_img, _ = _index(index.image_ids, ids[0, segs[0]])
     rows = np.arange(segs.shape[1])
     if not _rle_sizes_fit(np.vstack([rows, segs[1:]]), seg_img, index.heights, index.widths):
         return None
-    columns = {"run": constant(run, n), "pred_id": pred_id, "image_id": image_id, "category_id": category_id,
-               "x": x, "y": y, "w": w, "h": h, "score": score, "area": area, "class_rank": class_rank}
-    valid = None if no_box_sorted is None else ~no_box_sorted
-    return _table({**{c: v if isinstance(v, pa.Array) else column(v, valid if c in _BOX else None)
-                      for c, v in columns.items()}, "segmentation": segmentation})
+    return Gathered(run, order, ids, fl, no_box[order] if no_box.any() else None, category_id, score, class_rank,
+                    segmentation)
+
+
+@dataclass
+class Gathered:
+    """A results file's predictions table in stored order, its row groups gathered as they are written
+    (`batches`): ``order`` (file rows in stored order), the scanned columns in file order, and the columns
+    already in stored order."""
+
+    run: str
+    order: np.ndarray
+    ids: np.ndarray  # (2, n) as scanned: image_id, category_id
+    fl: np.ndarray  # (5, n) as scanned: x, y, w, h, score
+    no_box: np.ndarray | None  # stored order: True for a result without a bbox (None: every result has one)
+    category_id: np.ndarray
+    score: np.ndarray
+    class_rank: np.ndarray
+    segmentation: pa.Array | None  # None: no result has one
+
+    @property
+    def num_rows(self) -> int:
+        return self.order.size
+
+    def batches(self, rows: int) -> Iterator[pa.RecordBatch]:
+        """The table, ``rows`` at a time."""
+        import pyarrow as pa
+
+        from odfail._order_kernels import take_rows
+
+        same: dict[int, tuple[pa.Array, pa.Array]] = {}  # run and an empty segmentation, by batch length
+        for a in range(0, self.num_rows, rows):
+            b = min(a + rows, self.num_rows)
+            order = self.order[a:b]
+            box, image_id = np.empty((4, b - a)), np.empty((1, b - a), np.int64)
+            take_rows(self.fl, order, box)
+            take_rows(self.ids, order, image_id)
+            valid = None if self.no_box is None else ~self.no_box[a:b]
+            if b - a not in same:
+                same[b - a] = (constant(self.run, b - a), pa.nulls(b - a, pa.json_(pa.string_view())))
+            run, no_segmentation = same[b - a]
+            columns = {
+                "run": run, "pred_id": column(order + 1), "image_id": column(image_id[0]),
+                "category_id": column(self.category_id[a:b]),
+                **{c: column(box[k], valid) for k, c in enumerate("xywh")},
+                "score": column(self.score[a:b]), "area": column(box[2] * box[3], valid),
+                "class_rank": column(self.class_rank[a:b]),
+                "segmentation": no_segmentation if self.segmentation is None else self.segmentation.slice(a, b - a)}
+            yield pa.RecordBatch.from_arrays(list(columns.values()), names=list(columns))
 
 
 def _table(columns: dict[str, pa.Array]) -> pa.Table:
