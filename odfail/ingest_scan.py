@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 _MIN_RESULT, _MIN_IMAGE, _MIN_ANNOTATION = 48, 8, 40
 _VIEWS_LIMIT = 2 ** 31  # string views address a buffer with int32 offsets
 _PART_MIN_BYTES = 8 << 20  # a results file this large is scanned in parts, on as many threads
+_SCAN_CHUNK = 16 << 20  # bytes scanned before their pages are given back (`_scan_parts`)
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,14 @@ class Mapped:
                 return cls(mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ))
         except OSError:
             return None
+
+    def release(self, start: int, end: int) -> None:
+        """Give back the whole pages of bytes start..end-1: they leave the process's memory, not the page
+        cache, and are read again (a minor fault) if touched."""
+        lo = -(-start // mmap.PAGESIZE) * mmap.PAGESIZE
+        hi = end // mmap.PAGESIZE * mmap.PAGESIZE
+        if hi > lo:
+            self._mm.madvise(mmap.MADV_DONTNEED, lo, hi - lo)
 
     def close(self) -> None:
         self.buf = None
@@ -176,9 +185,9 @@ def scan_results(mapped: Mapped, parts: int = 2) -> Scanned | None:
             at = K.record_start_after(buf, buf.size * j // parts)
             if at > starts[-1]:
                 starts.append(at)
-    scanned = _scan_parts(buf, starts)
+    scanned = _scan_parts(mapped, starts)
     if scanned is None and len(starts) > 1:  # a guessed record start was inside a value: once, sequentially
-        scanned = _scan_parts(buf, [0])
+        scanned = _scan_parts(mapped, [0])
     if scanned is None:
         return None
     ids, fl, segs = scanned
@@ -188,14 +197,19 @@ def scan_results(mapped: Mapped, parts: int = 2) -> Scanned | None:
     return Scanned(mapped, ids, fl, segs)
 
 
-def _scan_parts(buf: np.ndarray, starts: list[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+def _scan_parts(mapped: Mapped, starts: list[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """Scan the parts beginning at ``starts`` on as many threads, each into its own rows (an upper bound of the
-    records before it leaves room), then move the rows together."""
+    records before it leaves room), then move the rows together.
+
+    A part is scanned _SCAN_CHUNK bytes at a time, and the pages scanned are given back to the page cache: a
+    string view that points into them faults them in again when it is written. At 3.25M results this keeps
+    280 MB of file pages out of the peak."""
     from concurrent.futures import ThreadPoolExecutor
 
     from odfail import _scan_kernels as K
     from odfail._record_kernels import T_PRED
 
+    buf = mapped.buf
     bounds = starts + [buf.size]
     rows = [b // _MIN_RESULT + j for j, b in enumerate(bounds)]
     cap = rows[-1] + 1
@@ -204,10 +218,20 @@ def _scan_parts(buf: np.ndarray, starts: list[int]) -> tuple[np.ndarray, np.ndar
 
     def part(j: int):
         slow = np.empty((3, (rows[j + 1] - rows[j]) * 5), np.int64)
-        status, n, nseg, nslow, end = K.scan_results(buf, bounds[j], bounds[j + 1], rows[j], rows[j + 1], ids, fl,
-                                                     segs, slow)
-        ok = status == 0 and end == bounds[j + 1] and (n > 0 or len(starts) == 1)
-        return ok and _fill_slow(buf, slow, nslow, {T_PRED: fl}), n, nseg
+        at, n, nseg = bounds[j], 0, 0
+        while True:  # chunk by chunk: each call stops at the first record that starts at or after ``stop``
+            stop = min(at + _SCAN_CHUNK, bounds[j + 1])
+            status, count, count_seg, nslow, end = K.scan_results(buf, at, stop, rows[j] + n, rows[j + 1], ids,
+                                                                  fl, segs, slow)
+            if status != 0 or not _fill_slow(buf, slow, nslow, {T_PRED: fl}):
+                return False, n, nseg
+            if nseg:  # this call's segmentations start at its first row: behind the part's others
+                K.move_rows(segs, rows[j] + n, rows[j] + nseg, count_seg)
+            n, nseg = n + count, nseg + count_seg
+            mapped.release(at, end)
+            if end >= bounds[j + 1] or end == buf.size:
+                return end == bounds[j + 1] and (n > 0 or len(starts) == 1), n, nseg
+            at = end
 
     if len(starts) == 1:
         results = [part(0)]
