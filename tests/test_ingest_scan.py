@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib
 import json
 import random
+import re
 from pathlib import Path
 
 import numpy as np
@@ -237,17 +238,24 @@ def test_fast_path_agrees_with_duckdb_on_every_odd_field(tmp_path, monkeypatch, 
     assert taken > 100  # the scanner does take the harmless cases
 
 
-@pytest.mark.parametrize("extra", [None, "a},{b"], ids=["plain", "record-like-bytes-in-a-string"])
-def test_results_scanned_in_parts_equal_one_scan(tmp_path, monkeypatch, extra):
-    """A results file scanned in parts on several threads gives the rows of one sequential scan, also when a
-    guessed part boundary falls inside a string value (the scan of the part before catches it)."""
+@pytest.mark.parametrize("extra", [None, "a},{b", "long-numbers"],
+                         ids=["plain", "record-like-bytes-in-a-string", "numbers-the-scanner-leaves"])
+def test_results_scanned_in_parts_and_chunks_equal_one_scan(tmp_path, monkeypatch, extra):
+    """A results file scanned in parts on several threads, each part a few records at a time (its pages given
+    back as it goes), gives the rows of one sequential scan: also when a guessed part boundary falls inside a
+    string value (the scan of the part before catches it), and with numbers parsed after each chunk."""
     generate(tmp_path, images=20, seed=5, masks=True)
     path = tmp_path / "predictions.json"
-    if extra is not None:
-        records = json.loads(path.read_text())
-        for r in records:
-            r["note"] = extra
-        path.write_text(json.dumps(records))
+    records = json.loads(path.read_text())
+    for r in records[::3]:  # results without a mask among those with one
+        del r["segmentation"]
+    for r in records if extra == "a},{b" else []:
+        r["note"] = extra
+    text = json.dumps(records)
+    if extra == "long-numbers":  # 20+ significant digits: left by the scanner, parsed exactly after each chunk
+        text = re.sub(r'("score": )([0-9.]+)', r"\g<1>\g<2>00000000000000000007", text)
+        assert "00000000000000000007" in text
+    path.write_text(text)
 
     def scan(parts):
         scanned = ingest_scan.scan_results(ingest_scan.Mapped.open(path), parts=parts)
@@ -256,9 +264,13 @@ def test_results_scanned_in_parts_equal_one_scan(tmp_path, monkeypatch, extra):
         finally:
             scanned.close()
 
+    one = scan(1)
     monkeypatch.setattr(ingest_scan, "_PART_MIN_BYTES", 0)
-    one, parts = scan(1), scan(5)
-    assert one[0].shape[1] == len(json.loads(path.read_text()))
+    monkeypatch.setattr(ingest_scan, "_SCAN_CHUNK", 700)
+    parts = scan(5)
+    records = json.loads(path.read_text())
+    assert one[0].shape[1] == len(records) and 0 < one[2].shape[1] == sum("segmentation" in r for r in records)
+    assert one[1][4].tolist() == [r["score"] for r in records]
     for a, b in zip(one, parts, strict=True):
         np.testing.assert_array_equal(a, b)
 
