@@ -102,7 +102,7 @@ class Masks:
 
 
 def load_masks(ws: Workspace, table: str, key: str, ids: np.ndarray, run: str | None = None,
-               stored: bool = True) -> Masks:
+               stored: bool = True, private: bool = False) -> Masks:
     """The masks of ``table`` ("gt" or "predictions") for the rows with these ids (``key`` = gt_id or pred_id),
     in the order of ``ids``.
 
@@ -110,9 +110,14 @@ def load_masks(ws: Workspace, table: str, key: str, ids: np.ndarray, run: str | 
     the workspace's mask table (``gt_masks`` / ``pred_masks``): size, area and box of every mask, and its
     compressed string where one had to be made (from polygons or run lengths). A mask that already is a
     compressed string (a results file's, usually) is not copied: the table holds a null ``counts`` and the
-    string is read from the segmentation's text where it is (50 MB for 325k results, half of ingest's file)."""
+    string is read from the segmentation's text where it is (50 MB for 325k results, half of ingest's file).
+
+    ``private``: read through a DuckDB instance of its own, for a load that runs beside another (`_one_chunk`
+    sets the thread count of the whole instance)."""
+    import duckdb
+
     path = ws.table_path(_MASK_TABLE[table], run)
-    con = ws.engine()
+    con = duckdb.connect() if private else ws.engine()
     try:
         masks = _read(con, path, key, ids) if stored and path.exists() else None
         if masks is None or masks.data is None:
