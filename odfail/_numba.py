@@ -7,6 +7,11 @@ it unpickles types, links stored machine code and needs only the runtime (NRT) s
 initialises the runtime alone; a cache *miss* compiles, and numba's compiler refreshes the full context
 itself (``CompilerBase.__init__``), so compiling is unchanged.
 
+A kernel's first call types its arguments in Python, and numba's ``typeof`` of an array asks whether it is a
+``numpy.ma.MaskedArray``: numpy 2 imports ``numpy.ma`` on that first access (~0.03 s a process, which odfail never
+uses). The check now runs for ndarray subclasses only, which a masked array is; a plain ndarray is typed as
+before.
+
 Two more per-process costs of a load go the same way (~0.08 s together, measured on tidecv's two kernels):
 - the runtime's own helper functions (atomic reference counts and the like) were compiled from LLVM IR in
   every process, optimiser included; their machine code is now kept beside the kernels' cache (numba's
@@ -16,7 +21,7 @@ Two more per-process costs of a load go the same way (~0.08 s together, measured
   ...) and rebuilding one imported that function's module (numba.np.arrayobj, numba.cpython.unicode, ... ~0.05
   s) for its globals, which only object-mode code reads; odfail's kernels are all nopython, so a module not
   imported yet is not imported for that.
-``ODFAIL_NUMBA_FULL_REFRESH=1`` restores numba's own behaviour for all three, for debugging.
+``ODFAIL_NUMBA_FULL_REFRESH=1`` restores numba's own behaviour for all four, for debugging.
 """
 
 from __future__ import annotations
@@ -25,10 +30,12 @@ import os
 import sys
 from pathlib import Path
 
+import numpy as np
 from numba import njit, prange  # noqa: F401  (re-exported for the kernel modules)
 from numba.core import caching as _caching
 from numba.core import environment as _environment
 from numba.core.runtime import nrtdynmod as _nrtdynmod
+from numba.core.typing import typeof as _typeof
 from numba.extending import intrinsic
 
 # Every odfail kernel's flags, here only. fastmath stays off: it would reorder float operations and break exactness.
@@ -89,6 +96,21 @@ def _nrt_functions(ctx):
     return library
 
 
+def _typeof_ndarray(val, c):
+    """numba's ``_typeof_ndarray``, touching ``numpy.ma`` only for an ndarray subclass."""
+    if type(val) is not np.ndarray:
+        return _numba_typeof_ndarray(val, c)
+    try:
+        dtype = _typeof.numpy_support.from_dtype(val.dtype)
+    except _typeof.errors.NumbaNotImplementedError:
+        raise _typeof.errors.NumbaValueError(f"Unsupported array dtype: {val.dtype}") from None
+    return _typeof.types.Array(dtype, val.ndim, _typeof.numpy_support.map_layout(val),
+                               readonly=not val.flags.writeable)
+
+
+_numba_typeof_ndarray = _typeof.typeof_impl.dispatch(np.ndarray)
+
+
 def _rebuild_env(modname, consts, env_name):
     """numba's `environment._rebuild_env`, without importing ``modname`` when it is not imported yet."""
     env = _environment.lookup_environment(env_name)
@@ -108,6 +130,7 @@ if os.environ.get("ODFAIL_NUMBA_FULL_REFRESH") != "1":
     if hasattr(_environment, "_rebuild_env") and hasattr(_environment.Environment, "_memo"):
         _environment._rebuild_env = _rebuild_env
     _nrtdynmod.compile_nrt_functions = _nrt_functions
+    _typeof.typeof_impl.register(np.ndarray)(_typeof_ndarray)
 
 
 def load_cached(*dispatchers) -> int:
