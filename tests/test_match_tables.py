@@ -114,8 +114,10 @@ def test_a_second_process_loads_cached_kernels_without_numbas_full_setup():
     # odfail._numba makes a cache load lean (~0.25 s a process): no registry refresh (numba.np.linalg and the
     # other lowering registries stay unimported), no import of the modules of numba's inlined functions for
     # their environments (numba.np.arrayobj), and numba's runtime helpers loaded as stored machine code instead
-    # of compiled (the first process may compile and store them, the second must not). Guard that the lean path
-    # is taken and that its kernels still answer: a parallel kernel and one that allocates its result (NRT).
+    # of compiled (the first process may compile and store them, the second must not); and typing a kernel's
+    # arguments does not import numpy.ma (numba asks whether an array is masked), while a masked array is still
+    # refused. Guard that the lean path is taken and that its kernels still answer: a parallel kernel and one that
+    # allocates its result (NRT).
     import subprocess
     import sys
 
@@ -130,13 +132,21 @@ def test_a_second_process_loads_cached_kernels_without_numbas_full_setup():
             "area, box = _rle.areas_and_boxes(np.array([5, 3, 8, 0, 16], dtype=np.uint32),\n"
             "    np.array([0, 3, 5], dtype=np.int64), np.array([4, 4]), np.array([4, 4]))\n"
             "print(area.tolist(), box.tolist())\n"
-            "print('numba.np.linalg' in sys.modules, 'numba.np.arrayobj' in sys.modules)\n")
+            "print('numba.np.linalg' in sys.modules, 'numba.np.arrayobj' in sys.modules,\n"
+            "      'numpy.ma' in sys.modules)\n"
+            "from numba.core.typing.typeof import typeof\n"
+            "print(typeof(np.zeros((2, 3), np.uint32)[:, 1]), typeof(np.frombuffer(b'12345678', np.int64)))\n"
+            "try:\n"
+            "    typeof(np.ma.masked_array([5, 11]))\n"
+            "except Exception as e:\n"
+            "    print(type(e).__name__)\n")
     runs = [subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
             for _ in range(2)]
     # 4x4, column-major: 5 zeros (column 0 and one pixel) then 3 ones = column 1, rows 1-3; then a full mask
     for run in runs:
         assert run.stdout.splitlines()[0] == "[3, 16] [[1.0, 1.0, 1.0, 3.0], [0.0, 0.0, 4.0, 4.0]]"
-    assert runs[1].stdout.splitlines()[1] == "False False"
+    assert runs[1].stdout.splitlines()[1:] == ["False False False", "array(uint32, 1d, A) readonly array(int64, 1d, C)",
+                                               "NumbaTypeError"]
     assert "NRT compiled" not in runs[1].stderr
 
 
