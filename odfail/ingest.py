@@ -366,6 +366,8 @@ def _load_all(con: duckdb.DuckDBPyConnection, gt: Path | None, predictions: list
                 index.append(instances_index(scanned))
                 gt_ready.set()
             tables = instances_tables(scanned, index[0]) if scanned is not None else None
+            if tables is not None:
+                scanned.drop_columns()
             if tables is None:
                 _read_gt(cur, gt)
                 gt_tables.set()

@@ -264,8 +264,21 @@ def _anonymous(shape: tuple[int, int], dtype) -> tuple[np.ndarray, mmap.mmap]:
     """An uninitialised array in its own anonymous mapping, whose pages can be given back one range at a time
     (numpy's allocations cannot)."""
     size = shape[0] * shape[1] * np.dtype(dtype).itemsize
-    mm = mmap.mmap(-1, max(size, 1))
+    mm = mmap.mmap(-1, max(size, 1), flags=mmap.MAP_PRIVATE)  # private: a page given back is freed (see _give_back)
     return np.frombuffer(mm, dtype, shape[0] * shape[1]).reshape(shape), mm
+
+
+def _give_back(view: np.ndarray) -> None:
+    """Free the whole pages of a contiguous view of an `_anonymous` array (they read as zeros afterwards)."""
+    base = view
+    while isinstance(base.base, np.ndarray):
+        base = base.base
+    start = view.ctypes.data - base.ctypes.data
+    lo = -(-start // mmap.PAGESIZE) * mmap.PAGESIZE
+    hi = (start + view.nbytes) // mmap.PAGESIZE * mmap.PAGESIZE
+    if hi > lo:
+        owner = base.base.obj if isinstance(base.base, memoryview) else base.base
+        owner.madvise(mmap.MADV_DONTNEED, lo, hi - lo)
 
 
 def results_table(scanned: Scanned, run: str, gt: GtIndex | Callable[[], GtIndex | None]) -> Gathered | None:
@@ -305,11 +318,13 @@ def results_table(scanned: Scanned, run: str, gt: GtIndex | Callable[[], GtIndex
     category_id, score = np.empty(n, np.int64), np.empty(n)
     take(ids[1], order, category_id)
     take(fl[4], order, score)
+    _give_back(ids[1])  # taken: the scanned rows of category and score are not read again
+    _give_back(fl[4])
     class_rank = class_ranks(category_id, score)
-    if index is None:  # the checks against the GT (file order: the same ids)
+    if index is None:  # the checks against the GT
         index = gt() if callable(gt) else gt
         if index is None or not (_index(index.image_ids, ids[0])[1].all()
-                                 and _index(index.category_ids, ids[1])[1].all()):
+                                 and _index(index.category_ids, category_id)[1].all()):
             return None
     seg_img, _ = _index(index.image_ids, ids[0, segs[0]])
     rows = np.arange(segs.shape[1])
@@ -391,6 +406,11 @@ class ScannedInstances:
     images: tuple[np.ndarray, np.ndarray, np.ndarray]  # id (n,), [width, height] (2, n), file_name spans (2, n)
     categories: tuple[np.ndarray, np.ndarray, np.ndarray]  # id (n,), name spans, supercategory spans
     annotations: tuple[np.ndarray, np.ndarray, np.ndarray]  # ids (4, n), numbers (5, n), segs (5, m)
+
+    def drop_columns(self) -> None:
+        """Free the scanned columns once the tables are built (50 MB at 440k annotations); the mapping stays,
+        since the tables' strings point into it."""
+        self.images = self.categories = self.annotations = None
 
     def close(self) -> None:
         self.mapped.close()
