@@ -291,7 +291,8 @@ def results_table(scanned: Scanned, run: str, gt: GtIndex | Callable[[], GtIndex
 
     Only the columns the class ranks need are put in stored order here; the others are gathered one row group
     at a time as the table is written (`Gathered`): whole permuted copies were 160 MB of fresh memory at 3.25M
-    results, which costs more than the copying."""
+    results, which costs more than the copying. The scanned category and score rows are given back once taken
+    (they read as zeros after), so ``scanned`` serves this one call."""
     from odfail._order_kernels import class_ranks, own_positions, stored_order, take
     from odfail.match import _index
 
@@ -342,8 +343,8 @@ class Gathered:
 
     run: str
     order: np.ndarray
-    ids: np.ndarray  # (2, n) as scanned: image_id, category_id
-    fl: np.ndarray  # (5, n) as scanned: x, y, w, h, score
+    ids: np.ndarray  # (2, n) as scanned: image_id (category_id given back: see category_id)
+    fl: np.ndarray  # (5, n) as scanned: x, y, w, h (score given back: see score)
     no_box: np.ndarray | None  # stored order: True for a result without a bbox (None: every result has one)
     category_id: np.ndarray
     score: np.ndarray
