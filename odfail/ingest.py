@@ -493,14 +493,18 @@ def ingest(workspace: str | os.PathLike, gt: str | os.PathLike | None = None,
     staged: dict[Path, Path | None] = {}
     existed = ws is not None  # with runs and tables the new files must fit
     created = done = False
+    builder = ThreadPoolExecutor(max_workers=1)
     try:
+        skeleton = None
         if ws is None and not ws_path.exists():
-            # A new workspace: its skeleton (empty tables, the catalog's views) is built while the files are
-            # scanned, and removed again if the ingest fails.
+            # A new workspace: its skeleton (empty tables, the catalog's views: ~0.06 s of DuckDB binding them)
+            # is built on a thread while the files are scanned and checked, and removed again if the ingest fails.
             created = True
-            ws = Workspace(ws_path, create=True)
+            skeleton = builder.submit(Workspace, ws_path, create=True)
         con.execute("set preserve_insertion_order = true")
         counts = _load_all(con, gt, predictions, stage, ws_path, scans)
+        if skeleton is not None:
+            ws = skeleton.result()
         step("storing")
         if gt is not None:
             for table in ("images", "categories", "gt"):
@@ -546,6 +550,7 @@ def ingest(workspace: str | os.PathLike, gt: str | os.PathLike | None = None,
     finally:
         if con is not None:
             con.close()
+        builder.shutdown()  # a skeleton still being built is finished before it is removed
         if created and not done:
             shutil.rmtree(ws_path, ignore_errors=True)
         for future in scans.values():  # after an error: release the mappings of scans nobody consumed
