@@ -294,3 +294,33 @@ def test_results_left_to_duckdb_wait_for_the_gt_check_tables(tmp_path, monkeypat
     preds.write_text("[]")
     summary = ingest(tmp_path / "ws", gt=gt, predictions=[(preds, "none")])
     assert summary.runs == {"none": 0} and summary.gt == len(tiny_gt["annotations"])
+
+
+def test_row_groups_made_ahead_of_the_writer_arrive_in_order_and_their_errors_reach_it():
+    """ingest._ahead makes each row group on a helper thread while the writer writes the one before: items come
+    in order, a failure while making one is raised where the writer asks for it (not lost on the helper), and a
+    writer that stops early (a full disk) does not leave the helper blocked."""
+    ahead = ingest_module._ahead
+    assert list(ahead(iter(range(5)))) == [0, 1, 2, 3, 4]
+    assert list(ahead(iter([]))) == []
+
+    def failing():
+        yield "first"
+        raise OSError("no space left on device")
+
+    got = []
+    with pytest.raises(OSError, match="no space left"):
+        for item in ahead(failing()):
+            got.append(item)
+    assert got == ["first"]
+    made = []
+
+    def counted():
+        for i in range(100):
+            made.append(i)
+            yield i
+
+    stream = ahead(counted())
+    assert next(stream) == 0
+    stream.close()  # the writer gives up after one row group: the helper makes at most the next one
+    assert made in ([0], [0, 1])
