@@ -70,10 +70,7 @@ class Mapped:
     def release(self, start: int, end: int) -> None:
         """Give back the whole pages of bytes start..end-1: they leave the process's memory, not the page
         cache, and are read again (a minor fault) if touched."""
-        lo = -(-start // mmap.PAGESIZE) * mmap.PAGESIZE
-        hi = end // mmap.PAGESIZE * mmap.PAGESIZE
-        if hi > lo:
-            self._mm.madvise(mmap.MADV_DONTNEED, lo, hi - lo)
+        _release(self._mm, start, end)
 
     def close(self) -> None:
         self.buf = None
@@ -213,8 +210,7 @@ def _scan_parts(mapped: Mapped, starts: list[int]) -> tuple[np.ndarray, np.ndarr
     bounds = starts + [buf.size]
     rows = [b // _MIN_RESULT + j for j, b in enumerate(bounds)]
     cap = rows[-1] + 1
-    (ids, ids_mm), (fl, fl_mm), (segs, segs_mm) = (_anonymous((k, cap), dtype) for k, dtype in
-                                                    ((2, np.int64), (5, np.float64), (6, np.int64)))
+    ids, fl, segs = (_anonymous((k, cap), dtype) for k, dtype in ((2, np.int64), (5, np.float64), (6, np.int64)))
 
     def part(j: int):
         slow = np.empty((3, (rows[j + 1] - rows[j]) * 5), np.int64)
@@ -251,21 +247,18 @@ def _scan_parts(mapped: Mapped, starts: list[int]) -> tuple[np.ndarray, np.ndarr
         n += count
         nseg += count_seg
     if len(starts) > 1:  # the moved rows' old pages: give them back
-        for arr, mm, used in ((ids, ids_mm, n), (fl, fl_mm, n), (segs, segs_mm, nseg)):
+        for arr, used in ((ids, n), (fl, n), (segs, nseg)):
             for c in range(arr.shape[0]):
-                lo = -(-(c * cap + used) * 8 // mmap.PAGESIZE) * mmap.PAGESIZE
-                hi = (c + 1) * cap * 8 // mmap.PAGESIZE * mmap.PAGESIZE
-                if hi > lo:
-                    mm.madvise(mmap.MADV_DONTNEED, lo, hi - lo)
+                _give_back(arr[c, used:])
     return ids[:, :n], fl[:, :n], segs[:, :nseg]
 
 
-def _anonymous(shape: tuple[int, int], dtype) -> tuple[np.ndarray, mmap.mmap]:
+def _anonymous(shape: tuple[int, int], dtype) -> np.ndarray:
     """An uninitialised array in its own anonymous mapping, whose pages can be given back one range at a time
-    (numpy's allocations cannot)."""
+    (`_give_back`; numpy's allocations cannot)."""
     size = shape[0] * shape[1] * np.dtype(dtype).itemsize
-    mm = mmap.mmap(-1, max(size, 1), flags=mmap.MAP_PRIVATE)  # private: a page given back is freed (see _give_back)
-    return np.frombuffer(mm, dtype, shape[0] * shape[1]).reshape(shape), mm
+    mm = mmap.mmap(-1, max(size, 1), flags=mmap.MAP_PRIVATE)  # private: a page given back is freed
+    return np.frombuffer(mm, dtype, shape[0] * shape[1]).reshape(shape)
 
 
 def _give_back(view: np.ndarray) -> None:
@@ -274,11 +267,15 @@ def _give_back(view: np.ndarray) -> None:
     while isinstance(base.base, np.ndarray):
         base = base.base
     start = view.ctypes.data - base.ctypes.data
+    _release(base.base.obj if isinstance(base.base, memoryview) else base.base, start, start + view.nbytes)
+
+
+def _release(mm: mmap.mmap, start: int, end: int) -> None:
+    """madvise(DONTNEED) the whole pages of bytes start..end-1 of a mapping."""
     lo = -(-start // mmap.PAGESIZE) * mmap.PAGESIZE
-    hi = (start + view.nbytes) // mmap.PAGESIZE * mmap.PAGESIZE
+    hi = end // mmap.PAGESIZE * mmap.PAGESIZE
     if hi > lo:
-        owner = base.base.obj if isinstance(base.base, memoryview) else base.base
-        owner.madvise(mmap.MADV_DONTNEED, lo, hi - lo)
+        mm.madvise(mmap.MADV_DONTNEED, lo, hi - lo)
 
 
 def results_table(scanned: Scanned, run: str, gt: GtIndex | Callable[[], GtIndex | None]) -> Gathered | None:

@@ -99,6 +99,8 @@ def load_inputs(ws: Workspace, run: str, params: Params, iou_type: str = "bbox",
 
     from concurrent.futures import ThreadPoolExecutor
 
+    from odfail.masks import load_masks
+
     # segm: the GT's masks load on a helper thread from when the GT's ids are read, beside the run's columns and
     # masks; each load has single-threaded steps (reading the text in one piece, writing the mask table), so
     # together they fill both cores (5k masks, a workspace's first segm evaluation: ~0.15 s less)
@@ -112,8 +114,6 @@ def load_inputs(ws: Workspace, run: str, params: Params, iou_type: str = "bbox",
                 "x": "x", "y": "y", "w": "w", "h": "h", "area": "coalesce(area, w * h)",
                 "iscrowd": "coalesce(iscrowd, false)::UTINYINT", "area_missing": "area is null"})
             if iou_type == "segm":
-                from odfail.masks import load_masks
-
                 g_future = helper.submit(load_masks, ws, "gt", "gt_id", gt["gt_id"], private=True)
             dt = _columns(con, scan("predictions", run), {
                 "pred_id": "pred_id", "image_id": "image_id", "category_id": "category_id",
@@ -129,8 +129,6 @@ def load_inputs(ws: Workspace, run: str, params: Params, iou_type: str = "bbox",
         filled = int(area_missing.sum())
         masks, pending = no_masks(), None
         if iou_type == "segm" or no_box.any():
-            from odfail.masks import load_masks
-
             d_mask = load_masks(ws, "predictions", "pred_id", dt["pred_id"], run)
             need = no_box if iou_type == "bbox" else np.ones(len(no_box), dtype=bool)
             lacking = np.flatnonzero(need & (d_mask.h * d_mask.w == 0))
