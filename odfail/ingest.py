@@ -366,8 +366,6 @@ def _load_all(con: duckdb.DuckDBPyConnection, gt: Path | None, predictions: list
                 index.append(instances_index(scanned))
                 gt_ready.set()
             tables = instances_tables(scanned, index[0]) if scanned is not None else None
-            if tables is not None:
-                scanned.drop_columns()
             if tables is None:
                 _read_gt(cur, gt)
                 gt_tables.set()
@@ -375,6 +373,7 @@ def _load_all(con: duckdb.DuckDBPyConnection, gt: Path | None, predictions: list
                     index.append(_gt_index(cur, "images_chk", "categories_chk"))
                     gt_ready.set()  # the GT passed its checks
                 return {t: _copy(cur, t, f"{t}_chk", stage / f"{t}.parquet") for t in ("images", "categories", "gt")}
+            scanned.drop_columns()  # the tables hold what they need
             # the id checks of runs already in the workspace read these (odfail.ingest._raise_dangling_run)
             cur.register("fast_images", tables["images"].select(["image_id", "width", "height"]))
             cur.register("fast_categories", tables["categories"].select(["category_id"]))
