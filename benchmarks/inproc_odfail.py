@@ -15,9 +15,9 @@ import time
 
 
 def coco(ws_path: str, run: str, repeat: int = 5) -> None:
-    from odfail import match as M
-    from odfail.evaluate import IOU_THRS, Params
-    from odfail.workspace import Workspace
+    from odfail.evaluate.coco import IOU_THRS, Params
+    from odfail.match import coco as M
+    from odfail.store.workspace import Workspace
 
     ws, params = Workspace(ws_path), Params()
     inputs = M.load_inputs(ws, run, params)
@@ -31,9 +31,9 @@ def coco(ws_path: str, run: str, repeat: int = 5) -> None:
 
 
 def segm(ws_path: str, run: str, repeat: int = 3) -> None:
-    from odfail import match as M
-    from odfail.evaluate import IOU_THRS, Params
-    from odfail.workspace import Workspace
+    from odfail.evaluate.coco import IOU_THRS, Params
+    from odfail.match import coco as M
+    from odfail.store.workspace import Workspace
 
     ws, params = Workspace(ws_path), Params()
     read = M.load_inputs(ws, run, params, "segm", decode=False)  # the stored tables in memory (not timed)
@@ -47,9 +47,9 @@ def segm(ws_path: str, run: str, repeat: int = 3) -> None:
 
 
 def errors(ws_path: str, run: str, repeat: int = 5) -> None:
-    from odfail.tide import errors as tide_errors
-    from odfail.tide import match_tide
-    from odfail.workspace import Workspace
+    from odfail.evaluate.tide import errors as tide_errors
+    from odfail.match.tide import match_tide
+    from odfail.store.workspace import Workspace
 
     ws = Workspace(ws_path)
     match_tide(ws, run)  # the stored match table the taxonomy reads (not timed)

@@ -33,7 +33,7 @@ PEERS = ["ultrafast", "hotcoco", "faster-coco-eval", "pycocotools"]
 SETS = {"5k": (5000, 0), "50k": (50000, 1)}
 # What every `odfail evaluate` process pays before it reads a row: Python, numpy, DuckDB, numba and the cached bbox
 # kernels (no CLI, no work). Beside a peer's whole evaluation it bounds the best whole-process ratio reachable.
-FLOOR = [PY, "-c", "import duckdb; from odfail.evaluate import _warm_kernels; _warm_kernels('bbox')"]
+FLOOR = [PY, "-c", "import duckdb; from odfail.evaluate.coco import _warm_kernels; _warm_kernels('bbox')"]
 
 
 def timed(cmd: list[str]) -> tuple[float, float, str, float]:

@@ -7,19 +7,20 @@ Heavy modules (duckdb, polars, pyarrow, numba) are imported inside the functions
 from __future__ import annotations
 
 from odfail.exceptions import InputError, WorkspaceError
-from odfail.workspace import Workspace
+from odfail.store.workspace import Workspace
 
 __version__ = "0.1.0"
 __all__ = ["Workspace", "ingest", "evaluate", "errors", "confusion", "InputError", "WorkspaceError", "__version__"]
 
 
-_FUNCTIONS = {"ingest": "odfail.ingest", "evaluate": "odfail.evaluate", "errors": "odfail.tide",
-              "confusion": "odfail.confusion"}
+_FUNCTIONS = {"ingest": "odfail.ingest", "evaluate": "odfail.evaluate", "errors": "odfail.evaluate.tide",
+              "confusion": "odfail.evaluate.confusion"}
 
 
 def __getattr__(name: str):
-    """The API functions, imported on first use. Importing a submodule binds the package attribute of the same
-    name to the module (``odfail.evaluate`` the module); the function is bound over it, so it stays the function."""
+    """The API functions, imported on first use. ``ingest`` and ``evaluate`` are also the names of their stages'
+    packages, and importing a package binds ``odfail.<name>`` to it whenever that happens first: those packages
+    are callable (`odfail._stage.callable_stage`), so ``odfail.ingest(...)`` works either way."""
     if name not in _FUNCTIONS:
         raise AttributeError(name)
     import importlib

@@ -85,7 +85,7 @@ def _categories() -> list[dict]:
 
 def _ellipse_rles(boxes: np.ndarray, sizes: np.ndarray, rng) -> list[str]:
     """Compressed RLE strings of noisy ellipses inscribed in boxes [x, y, w, h] on images of sizes [h, w]."""
-    from odfail import _rle
+    from odfail.match.masks import polygon_strings
 
     n = len(boxes)
     nv = np.clip((np.sqrt(boxes[:, 2] * boxes[:, 3]) / 4).astype(int), 6, 40)
@@ -96,11 +96,7 @@ def _ellipse_rles(boxes: np.ndarray, sizes: np.ndarray, rng) -> list[str]:
     xy = np.empty(2 * len(theta))
     xy[0::2] = boxes[rep, 0] + boxes[rep, 2] / 2 * (1 + radial * np.cos(theta))
     xy[1::2] = boxes[rep, 1] + boxes[rep, 3] / 2 * (1 + radial * np.sin(theta))
-    cnt, off = _rle.objects_from_polygons(xy, 2 * offs, np.arange(n + 1, dtype=np.int64), sizes[:, 0].copy(),
-                                          sizes[:, 1].copy())
-    data, str_off = _rle.to_strings(cnt, off)
-    raw = data.tobytes()
-    return [raw[str_off[i]: str_off[i + 1]].decode() for i in range(n)]
+    return polygon_strings(xy, 2 * offs, np.arange(n + 1, dtype=np.int64), sizes[:, 0].copy(), sizes[:, 1].copy())
 
 
 def generate(out_dir: str | Path, images: int = 500, seed: int = 0, preds_per_image: int = 65,

@@ -11,10 +11,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from odfail import Workspace, ingest
-from odfail.confusion import confusion
+from odfail.evaluate.confusion import confusion
+from odfail.evaluate.tide import errors
+from odfail.match.tide import tide_facts
+from odfail.store.workspace import sql_dir
 from odfail.synth import generate
-from odfail.tide import errors, tide_facts
-from odfail.workspace import sql_dir
 from tests.conftest import odfail_cli, shared, write_json
 from tests.oracle import tide_eval
 from tests.test_evaluate_oracle import BBOX_SETS

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from odfail import Workspace, ingest
-from odfail.evaluate import DEFAULT_AREAS, Params, evaluate
+from odfail.evaluate.coco import DEFAULT_AREAS, Params, evaluate
 from tests.conftest import shared, write_json
 from tests.oracle import assert_arrays_equal, pycoco_eval
 
@@ -231,7 +231,7 @@ def test_default_area_ranges_are_pycocotools_floats():
 
     p = PP(iouType="bbox")
     assert [list(v) for v in DEFAULT_AREAS.values()] == p.areaRng
-    from odfail.evaluate import IOU_THRS, REC_THRS
+    from odfail.evaluate.coco import IOU_THRS, REC_THRS
 
     np.testing.assert_array_equal(IOU_THRS, p.iouThrs)
     np.testing.assert_array_equal(REC_THRS, p.recThrs)
@@ -256,7 +256,7 @@ def test_random_cases_with_huge_or_negative_ids_equal_pycocotools(tmp_path, case
 def test_eval_order_check_agrees_with_a_sort(rows):
     """Evaluation skips sorting when rows already are in (key, score descending, tie strictly ascending)
     order; the one-pass check must say so exactly when sorting would change nothing and ties are distinct."""
-    from odfail._kernels import in_eval_order
+    from odfail.match._kernels import in_eval_order
 
     key = np.array([r[0] for r in rows], dtype=np.int64)
     score = np.array([r[1] for r in rows], dtype=np.float64)

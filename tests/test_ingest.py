@@ -265,7 +265,7 @@ def test_workspace_of_another_format_is_refused_clearly(tmp_path, tiny_gt):
 def test_new_gt_drops_stale_match_tables_and_refuses_runs_it_does_not_fit(tmp_path, tiny_gt, tiny_preds):
     """Re-ingesting GT keeps the runs (re-checked against it) but drops their match tables, which described the
     old GT; a GT that lacks an image a run uses is refused, naming the run, and changes nothing."""
-    from odfail.evaluate import evaluate
+    from odfail.evaluate.coco import evaluate
 
     gt = write_json(tmp_path / "gt.json", tiny_gt)
     ingest(tmp_path / "ws", gt=gt, predictions=[(write_json(tmp_path / "p.json", tiny_preds), "r")])
@@ -295,3 +295,40 @@ def test_api_functions_stay_functions_after_their_modules_are_imported():
             "    first, second = getattr(odfail, name), getattr(odfail, name)\n"
             "    assert isinstance(first, types.FunctionType) and second is first, (name, second)\n")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_staging_folder_of_a_killed_ingest_is_removed_by_the_next_one_and_a_live_ones_is_kept(
+        tmp_path, tiny_gt, tiny_preds):
+    """An ingest killed with SIGKILL leaves its staging folder (up to a gigabyte at 3M predictions); the next
+    write to the workspace removes it, but never the folder of an ingest still running beside it."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    ws = tmp_path / "ws"
+    ingest(ws, gt=write_json(tmp_path / "gt.json", tiny_gt))
+    # a real killed writer: a process that stages a file the way ingest does, then is killed mid-way
+    code = ("import sys, time\nfrom pathlib import Path\nfrom odfail.store.workspace import staging_folder\n"
+            "f = staging_folder(Path(sys.argv[1]))\n(f / 'pred-r.parquet').write_bytes(b'x' * 1000)\n"
+            "print(f, flush=True)\ntime.sleep(60)\n")
+    killed = subprocess.Popen([sys.executable, "-c", code, str(ws)], stdout=subprocess.PIPE, text=True)
+    dead_folder = Path(killed.stdout.readline().strip())
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+    live = subprocess.Popen([sys.executable, "-c", code, str(ws)], stdout=subprocess.PIPE, text=True)
+    try:
+        live_folder = Path(live.stdout.readline().strip())
+        beside = tmp_path / f".odfail-staging-{killed.pid}-beside"  # a new workspace's staging, in the parent
+        beside.mkdir()
+        foreign = ws / ".odfail-staging-notapid"  # not named by staging_folder: left alone
+        foreign.mkdir()
+        assert dead_folder.is_dir() and live_folder.is_dir()
+        time.sleep(0.1)
+        ingest(ws, predictions=[(write_json(tmp_path / "p.json", tiny_preds), "r")])
+        assert not dead_folder.exists() and not beside.exists()
+        assert live_folder.is_dir() and foreign.is_dir()
+        assert Workspace(ws).sql("select count(*) as n from predictions")["n"][0] == len(tiny_preds)
+    finally:
+        live.kill()
+        live.wait()

@@ -12,12 +12,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from odfail import InputError, Workspace, ingest, ingest_scan
+from odfail import InputError, Workspace, ingest
+from odfail.ingest import scan as ingest_scan
 from odfail.synth import generate
 from tests.conftest import shared
 from tests.test_ingest import PAIRS
 
-ingest_module = importlib.import_module("odfail.ingest")  # odfail.ingest is also the function's name
+ingest_module = importlib.import_module("odfail.ingest.coco")
 TABLES = {"images": "image_id", "categories": "category_id", "gt": "gt_id", "predictions": "pred_id"}
 
 

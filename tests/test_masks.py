@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from pycocotools import mask as M
 
 from odfail import ingest
-from odfail import masks as O
-from odfail.evaluate import Params, evaluate
+from odfail.evaluate.coco import Params, evaluate
+from odfail.match import masks as O
 from tests.conftest import shared, write_json
 from tests.oracle import assert_arrays_equal, pycoco_eval
 from tests.test_evaluate_oracle import STATS, _expected
@@ -231,7 +231,7 @@ def test_mask_iou_walking_only_shared_columns_equals_the_full_walk(h, w, h2, den
     area + area - intersection; rleIou walks both encodings whole. Against the pixels themselves: same IoU.
     Masks of different heights (possible only for images without a size) are walked whole (lo = 0), and
     then, as rleIou, compare pixel positions in column-major order."""
-    from odfail import _kernels, _rle
+    from odfail.match import _kernels, _rle
 
     rng = np.random.default_rng(seed)
     a = (rng.random((h, w)) < density).astype(np.uint8)
@@ -277,7 +277,7 @@ def test_one_pass_area_and_box_equal_pycocotools_on_any_rle(h, w, cuts, empty, d
     RLE pycocotools reads (empty runs, an empty first run of 1s, an odd number of runs) it must give
     pycocotools' area and toBbox, and the decoder's run total. (pycocotools 2.0.11's toBbox passes over a pair
     of runs whose run of 1s is empty; this test found that.)"""
-    from odfail import _rle
+    from odfail.match import _rle
 
     runs = np.diff([0, *sorted(min(c, h * w) for c in cuts), h * w]).astype(np.uint32)
     for at in empty:  # empty runs anywhere, including the first run of 1s (rleToBbox then wraps below 0)
@@ -297,7 +297,7 @@ def test_one_pass_area_and_box_equal_pycocotools_on_any_rle(h, w, cuts, empty, d
 def test_strings_read_in_their_json_text_decode_like_plain_ones(h, w, density, seed):
     """A results file's compressed string is decoded where it lies in the segmentation's JSON text, where a
     backslash (one of the 64 characters) is written twice: the same runs, area and box as the plain string."""
-    from odfail import _rle
+    from odfail.match import _rle
 
     m = (np.random.default_rng(seed).random((h, w)) < density).astype(np.uint8)
     plain = M.encode(np.asfortranarray(m))["counts"]
@@ -322,8 +322,8 @@ def test_segmentation_texts_are_read_as_json_reads_them():
     """`_seg_kernels.read_segmentations` against Python's json on every form a stored text can take: white
     space, keys in either order or unknown, null, numbers beyond the exact fast path (more than 18 digits, large
     exponents), crowd run lengths; and UNREAD for what is not a segmentation."""
-    from odfail import _rle
-    from odfail import _seg_kernels as S
+    from odfail.match import _rle
+    from odfail.match import _seg_kernels as S
 
     texts = [
         '[[1, 2, 3, 4, 5, 6], [0.1, 0.2 , 10.5e1, 7, 8, 9.25]]',

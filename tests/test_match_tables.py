@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from odfail import Workspace, ingest
-from odfail.evaluate import evaluate
+from odfail.evaluate.coco import evaluate
+from odfail.store.workspace import sql_dir
 from odfail.synth import generate
-from odfail.workspace import sql_dir
 from tests.conftest import odfail_cli, shared, write_json
 
 CHECKS = sorted((sql_dir() / "queries").glob("check_*.sql"))
@@ -49,7 +49,7 @@ def test_tiny_case_by_hand(tiny_ws):
 
 
 def test_score_threshold_drops_predictions_from_counts(tiny_ws):
-    from odfail.evaluate import Params
+    from odfail.match.params import Params
 
     h = evaluate(tiny_ws, "r", Params(score=0.5), write_matches=False).at_iou
     assert (h.tp, h.fp, h.fn) == (1, 0, 1)  # pred 2 (score .4) is gone
@@ -110,44 +110,29 @@ def test_cli_evaluate_json_and_bad_options(tmp_path):
     assert "Average Precision  (AP) @[ IoU=0.50:0.95 | area=   all | maxDets=100 ] = 0.706" in table
 
 
-def test_a_second_process_loads_cached_kernels_without_numbas_full_setup():
-    # odfail._numba makes a cache load lean (~0.25 s a process): no registry refresh (numba.np.linalg and the
-    # other lowering registries stay unimported), no import of the modules of numba's inlined functions for
-    # their environments (numba.np.arrayobj), and numba's runtime helpers loaded as stored machine code instead
-    # of compiled (the first process may compile and store them, the second must not); and typing a kernel's
-    # arguments does not import numpy.ma (numba asks whether an array is masked), while a masked array is still
-    # refused. Guard that the lean path is taken and that its kernels still answer: a parallel kernel and one that
-    # allocates its result (NRT).
-    import subprocess
-    import sys
+def test_kernel_preloading_falls_back_to_numbas_own_loading_when_its_cache_looks_different():
+    """`_numba.load_cached` reads numba's undocumented cache index; with a numba whose cache differs it must load
+    nothing and leave each kernel to load or compile on its first call, which still answers."""
+    import numpy as np
 
-    code = ("import sys, numpy as np\n"
-            "import numba.core.runtime.nrtdynmod as nrt\n"
-            "compile_nrt = nrt.create_nrt_module\n"
-            "def spy(ctx):\n"
-            "    print('NRT compiled', file=sys.stderr)\n"
-            "    return compile_nrt(ctx)\n"
-            "nrt.create_nrt_module = spy\n"
-            "from odfail import _rle\n"
-            "area, box = _rle.areas_and_boxes(np.array([5, 3, 8, 0, 16], dtype=np.uint32),\n"
-            "    np.array([0, 3, 5], dtype=np.int64), np.array([4, 4]), np.array([4, 4]))\n"
-            "print(area.tolist(), box.tolist())\n"
-            "print('numba.np.linalg' in sys.modules, 'numba.np.arrayobj' in sys.modules,\n"
-            "      'numpy.ma' in sys.modules)\n"
-            "from numba.core.typing.typeof import typeof\n"
-            "print(typeof(np.zeros((2, 3), np.uint32)[:, 1]), typeof(np.frombuffer(b'12345678', np.int64)))\n"
-            "try:\n"
-            "    typeof(np.ma.masked_array([5, 11]))\n"
-            "except Exception as e:\n"
-            "    print(type(e).__name__)\n")
-    runs = [subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
-            for _ in range(2)]
+    from odfail._numba import load_cached
+    from odfail.match import _rle
+
+    kernel = _rle.areas_and_boxes
+
+    class OtherCache:  # a cache object without the attributes this numba has
+        pass
+
+    saved = kernel._cache
+    kernel._cache = OtherCache()
+    try:
+        assert load_cached(kernel) == 0
+    finally:
+        kernel._cache = saved
+    area, box = kernel(np.array([5, 3, 8, 0, 16], dtype=np.uint32), np.array([0, 3, 5], dtype=np.int64),
+                       np.array([4, 4]), np.array([4, 4]))
     # 4x4, column-major: 5 zeros (column 0 and one pixel) then 3 ones = column 1, rows 1-3; then a full mask
-    for run in runs:
-        assert run.stdout.splitlines()[0] == "[3, 16] [[1.0, 1.0, 1.0, 3.0], [0.0, 0.0, 4.0, 4.0]]"
-    assert runs[1].stdout.splitlines()[1:] == ["False False False", "array(uint32, 1d, A) readonly array(int64, 1d, C)",
-                                               "NumbaTypeError"]
-    assert "NRT compiled" not in runs[1].stderr
+    assert area.tolist() == [3, 16] and box.tolist() == [[1.0, 1.0, 1.0, 3.0], [0.0, 0.0, 4.0, 4.0]]
 
 
 def test_columns_fetched_one_by_one_line_up_like_one_query_of_them_all(tmp_path):
@@ -156,7 +141,7 @@ def test_columns_fetched_one_by_one_line_up_like_one_query_of_them_all(tmp_path)
     # empty columns
     import duckdb
 
-    from odfail.match import _columns
+    from odfail.match.coco import _columns
 
     con = duckdb.connect()
     tmp_parquet = tmp_path / "t.parquet"
@@ -201,9 +186,9 @@ def test_evaluate_works_while_a_duckdb_session_holds_the_catalog_for_writing(tin
 
 
 def test_index_finds_values_in_sorted_ids_on_the_dense_table_path_and_the_search_path():
-    # match._index / _indexer: a dense lookup table for small non-negative ids, a binary search otherwise;
+    # _ids.index / indexer: a dense lookup table for small non-negative ids, a binary search otherwise;
     # values absent from the ids (negative, past the largest id, between ids) must come back as not found
-    from odfail.match import _index
+    from odfail._ids import index
 
     rng = np.random.default_rng(1)
     for _ in range(300):
@@ -213,7 +198,7 @@ def test_index_finds_values_in_sorted_ids_on_the_dense_table_path_and_the_search
         values = rng.integers(-10, 1 << 40 if big else 1200, rng.integers(0, 200))
         if len(ids):
             values = np.concatenate([values, rng.choice(ids, 20)])
-        pos, found = _index(ids, values)
+        pos, found = index(ids, values)
         known = {int(i): k for k, i in enumerate(ids)}
         assert found.tolist() == [int(v) in known for v in values]
         assert [int(p) for p, f in zip(pos, found) if f] == [known[int(v)] for v, f in zip(values, found) if f]

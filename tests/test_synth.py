@@ -7,9 +7,9 @@ import json
 import numpy as np
 
 from odfail import ingest
-from odfail.confusion import confusion
+from odfail.evaluate.confusion import confusion
+from odfail.evaluate.tide import errors
 from odfail.synth import FAILURES, generate
-from odfail.tide import errors
 
 
 def test_generated_set_has_cocos_shape_and_its_failure_modes(tmp_path):

@@ -40,7 +40,7 @@ def print_per_class(workspace, per_class, columns: list[str], keep=None, sort: s
     """A result's per-class table (polars) with category names, every row and column, 3 decimals."""
     import polars as pl
 
-    from odfail.workspace import Workspace
+    from odfail.store.workspace import Workspace
 
     names = Workspace(workspace).sql("select category_id, name from categories")
     df = per_class.join(names, on="category_id", how="left")

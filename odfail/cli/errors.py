@@ -53,7 +53,7 @@ def errors(
     `gt_errors` and `errors` views, which you can query with `odfail sql`.
     """
     from odfail.cli import progress
-    from odfail.tide import errors as run_errors
+    from odfail.evaluate.tide import errors as run_errors
 
     result = run_errors(workspace, run, pos_threshold, bg_threshold, iou_type, on_step=progress("errors"))
     if format is Format.json:
@@ -68,7 +68,7 @@ def _print_per_class(workspace, result) -> None:
     import polars as pl
 
     from odfail.cli import print_per_class
-    from odfail.taxonomy import SHORT_NAMES
+    from odfail.evaluate.taxonomy import SHORT_NAMES
 
     # classes tidecv leaves out of its mean (no GT and no scored prediction) have AP NaN
     print_per_class(workspace, result.to_polars(), ["gt", "ap", *SHORT_NAMES, *(f"dAP_{n}" for n in SHORT_NAMES)],
@@ -89,7 +89,7 @@ def confusion(
 
     One-to-one: each GT counts once, each prediction once; see the `confusion` view for the exact rule.
     """
-    from odfail.confusion import confusion as run_confusion
+    from odfail.evaluate.confusion import confusion as run_confusion
 
     result = run_confusion(workspace, run, iou, score, by.value, top, iou_type)
     if format is MatrixFormat.json:

@@ -55,8 +55,8 @@ def evaluate(
 
     Stores per-prediction and per-GT match facts as the `matches` and `gt_matches` views for SQL.
     """
-    from odfail.evaluate import DEFAULT_AREAS, Params
-    from odfail.evaluate import evaluate as run_evaluate
+    from odfail.evaluate.coco import DEFAULT_AREAS, Params
+    from odfail.evaluate.coco import evaluate as run_evaluate
 
     try:
         md = tuple(int(v) for v in max_dets.split(","))

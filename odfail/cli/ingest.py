@@ -30,7 +30,7 @@ def ingest(
     is then exactly as it was.
     """
     from odfail.cli import progress
-    from odfail.ingest import ingest as run_ingest
+    from odfail.ingest.coco import ingest as run_ingest
 
     pred = pred or []
     run = run or []

@@ -66,7 +66,7 @@ def sql(
     import duckdb
 
     from odfail.exceptions import WorkspaceError
-    from odfail.workspace import Workspace
+    from odfail.store.workspace import Workspace
 
     if query == "-":
         query = sys.stdin.read()
@@ -113,7 +113,7 @@ def info(
     format: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.table,
 ) -> None:
     """What is in a workspace: images, categories, GT, runs, and data-quality notes."""
-    from odfail.workspace import Workspace
+    from odfail.store.workspace import Workspace
 
     result = Workspace(workspace).info()
     typer.echo(json.dumps(result.to_dict(), indent=2) if format is Format.json else str(result))

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from odfail.workspace import Workspace
+    from odfail.store.workspace import Workspace
 
 
 @dataclass
@@ -92,7 +92,7 @@ class Masks:
 
     def rles(self, need: np.ndarray | None = None) -> Rles:
         """The run lengths of every mask, or of those where ``need`` is True (the others get none)."""
-        from odfail import _rle
+        from odfail.match import _rle
 
         start = self.start if need is None else np.where(need, self.start, -1)
         cnt, off, bad = _rle.from_strings(self.data, start, self.end, self.escaped)
@@ -139,11 +139,11 @@ def load_masks(ws: Workspace, table: str, key: str, ids: np.ndarray, run: str | 
 def _read(con, path, key: str, ids: np.ndarray) -> Masks | None:
     """The stored masks, aligned to ``ids`` and not decoded yet (``data`` None when the table keeps no strings);
     None if the table does not hold every one."""
-    from odfail.match import _index
-    from odfail.workspace import _quote
+    from odfail._ids import index
+    from odfail.store.workspace import quote
 
     t = con.sql(f"select {key} as id, height, width, area, x, y, w, h, counts "
-                f"from read_parquet({_quote(str(path))})").to_arrow_table()
+                f"from read_parquet({quote(str(path))})").to_arrow_table()
     if t.num_rows != len(ids):
         return None
     stored_ids = _column(t.column("id"), np.int64)
@@ -156,7 +156,7 @@ def _read(con, path, key: str, ids: np.ndarray) -> Masks | None:
     if np.array_equal(stored_ids, ids):
         start, end = off[:-1], off[1:]
     else:
-        pos, found = _index(np.sort(stored_ids), ids)
+        pos, found = index(np.sort(stored_ids), ids)
         if not found.all():
             return None
         rows = np.argsort(stored_ids)[pos]  # stored row of each id
@@ -216,7 +216,7 @@ class _Segmentations:
 
     @property
     def converts(self) -> bool:
-        from odfail import _seg_kernels as S
+        from odfail.match import _seg_kernels as S
 
         return bool(((self.kind == S.POLYGONS) | (self.kind == S.RUNS)).any())
 
@@ -224,13 +224,13 @@ class _Segmentations:
 def _segmentations(ws: Workspace, table: str, key: str, ids: np.ndarray, run: str | None, con) -> _Segmentations:
     """The ``segmentation`` texts of ``table`` read in place (see `_Segmentations`). Raises WorkspaceError on a
     text ingest would not have written."""
-    from odfail import _seg_kernels as S
+    from odfail._ids import indexer
     from odfail.exceptions import WorkspaceError
-    from odfail.match import _indexer
-    from odfail.workspace import _quote
+    from odfail.match import _seg_kernels as S
+    from odfail.store.workspace import quote
 
     t = _one_chunk(con, f"""select {key} as id, image_id, segmentation::VARCHAR as s
-                            from read_parquet({_quote(str(ws.table_path(table, run)))})""")
+                            from read_parquet({quote(str(ws.table_path(table, run)))})""")
     text, text_off = _string_column(t, "s")
     kind, h, w, start, end, xy, poly_off, runs, slow = S.read_segmentations(text, text_off)
     row_ids = _column(t.column("id"), np.int64)
@@ -241,7 +241,7 @@ def _segmentations(ws: Workspace, table: str, key: str, ids: np.ndarray, run: st
     for j in range(slow.shape[1]):  # numbers beyond the kernel's exact range: as json.load reads them
         xy[slow[0, j]] = float(text[slow[1, j]: slow[2, j]].tobytes())
     order = np.argsort(ids, kind="stable")
-    pos, found = _indexer(ids[order])(row_ids)
+    pos, found = indexer(ids[order])(row_ids)
     rows = np.full(len(ids), -1, dtype=np.int64)  # the table's row of each id
     rows[order[pos[found]]] = np.flatnonzero(found)
     has = rows >= 0
@@ -258,11 +258,11 @@ def _convert(seg: _Segmentations, table: str, key: str, ids: np.ndarray, ws: Wor
     they are, in the text (pycocotools' annToRLE keeps them too). Otherwise every mask becomes a new plain
     string: polygons rasterised at their image's size and united, run lengths encoded (annToRLE's rules), and
     the strings decoded and encoded again. Raises WorkspaceError on a mask that does not cover its size."""
-    from odfail import _rle
-    from odfail import _seg_kernels as S
+    from odfail._ids import indexer
     from odfail.exceptions import WorkspaceError
-    from odfail.match import _indexer
-    from odfail.workspace import _quote
+    from odfail.match import _rle
+    from odfail.match import _seg_kernels as S
+    from odfail.store.workspace import quote
 
     kind, h, w = seg.kind, seg.h.copy(), seg.w.copy()
     if not seg.converts:
@@ -271,9 +271,9 @@ def _convert(seg: _Segmentations, table: str, key: str, ids: np.ndarray, ws: Wor
         polys = np.flatnonzero(kind == S.POLYGONS)
         if len(polys):
             img = con.sql(f"select image_id, coalesce(height, -1) as h, coalesce(width, -1) as w "
-                          f"from read_parquet({_quote(str(ws.table_path('images')))})").fetchnumpy()
+                          f"from read_parquet({quote(str(ws.table_path('images')))})").fetchnumpy()
             order = np.argsort(img["image_id"])
-            at, _ = _indexer(np.asarray(img["image_id"])[order])(seg.image_id[polys])
+            at, _ = indexer(np.asarray(img["image_id"])[order])(seg.image_id[polys])
             h[polys], w[polys] = (np.asarray(img[c], dtype=np.int64)[order][at] for c in ("h", "w"))
             unsized = np.flatnonzero((h[polys] < 0) | (w[polys] < 0))
             if len(unsized):
@@ -320,7 +320,7 @@ def _convert(seg: _Segmentations, table: str, key: str, ids: np.ndarray, ws: Wor
 
 def _compressed(cnt: np.ndarray) -> bytes:
     """One RLE's compressed string, as pycocotools returns it (bytes)."""
-    from odfail import _rle
+    from odfail.match import _rle
 
     data, _ = _rle.to_strings(cnt, np.array([0, len(cnt)], dtype=np.int64))
     return data.tobytes()
@@ -328,7 +328,7 @@ def _compressed(cnt: np.ndarray) -> bytes:
 
 def encode(mask: np.ndarray) -> dict:
     """A binary h x w mask -> {"size": [h, w], "counts": compressed string}, as pycocotools.mask.encode."""
-    from odfail import _rle
+    from odfail.match import _rle
 
     m = np.asarray(mask, dtype=np.uint8)
     cnt = _rle.encode(np.ascontiguousarray(m.T).ravel())
@@ -337,7 +337,7 @@ def encode(mask: np.ndarray) -> dict:
 
 def counts(rle: dict) -> np.ndarray:
     """Run lengths of an RLE dict with a compressed (str/bytes) or uncompressed (list) ``counts``."""
-    from odfail import _rle
+    from odfail.match import _rle
 
     c = rle["counts"]
     if isinstance(c, list):
@@ -352,7 +352,7 @@ def counts(rle: dict) -> np.ndarray:
 
 def decode(rle: dict) -> np.ndarray:
     """RLE dict -> h x w uint8 mask, as pycocotools.mask.decode."""
-    from odfail import _rle
+    from odfail.match import _rle
 
     h, w = rle["size"]
     return _rle.decode(counts(rle), h * w).reshape(w, h).T
@@ -364,7 +364,7 @@ def area(rle: dict) -> int:
 
 def to_bbox(rle: dict) -> np.ndarray:
     """[x, y, w, h] of the mask, as pycocotools.mask.toBbox."""
-    from odfail import _rle
+    from odfail.match import _rle
 
     c = counts(rle)
     _, box = _rle.areas_and_boxes(c, np.array([0, len(c)], dtype=np.int64), np.array([rle["size"][0]]),
@@ -374,10 +374,23 @@ def to_bbox(rle: dict) -> np.ndarray:
 
 def from_polygons(polygons: list[list[float]], h: int, w: int) -> dict:
     """Polygons of one object -> their union as an RLE dict, as pycocotools' frPyObjects + merge."""
-    from odfail import _rle
+    from odfail.match import _rle
 
     xy = np.asarray([v for p in polygons for v in p], dtype=np.float64)
     poly_off = np.concatenate(([0], np.cumsum([len(p) for p in polygons]))).astype(np.int64)
     cnt, _ = _rle.objects_from_polygons(xy, poly_off, np.array([0, len(polygons)], dtype=np.int64),
                                         np.array([h], dtype=np.int64), np.array([w], dtype=np.int64))
     return {"size": [h, w], "counts": _compressed(cnt)}
+
+
+def polygon_strings(xy: np.ndarray, poly_off: np.ndarray, obj_off: np.ndarray, h: np.ndarray, w: np.ndarray
+                    ) -> list[str]:
+    """Many objects' polygons -> one compressed RLE string each. ``xy``: every polygon's x, y values in a row;
+    polygon p is ``xy[poly_off[p]:poly_off[p + 1]]``; object i is polygons ``obj_off[i]:obj_off[i + 1]`` on an
+    image of ``h[i]`` x ``w[i]``."""
+    from odfail.match import _rle
+
+    cnt, off = _rle.objects_from_polygons(xy, poly_off, obj_off, h, w)
+    data, str_off = _rle.to_strings(cnt, off)
+    raw = data.tobytes()
+    return [raw[str_off[i]: str_off[i + 1]].decode() for i in range(len(obj_off) - 1)]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from odfail._kernels import _JIT
+from odfail._numba import JIT as _JIT
 from odfail._numba import njit, prange
 
 _SCALE = 5.0  # rleFrPoly upsamples polygon vertices by 5 before tracing the boundary

@@ -81,16 +81,19 @@ _INSTANCES: dict[str, tuple[tuple[int, int], Any]] = {}
 # 122,880 left one core idle for a third of the scan; `odfail errors` from stored matches: 95 -> 84 ms).
 DERIVED_PARQUET = "format parquet, dictionary_size_limit 1, row_group_size 65536"
 
+# Prefix of the folders writes are staged in, inside the workspace (or beside a new one).
+STAGING = ".odfail-staging-"
+
 RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
 def sql_dir() -> Path:
     """Where the SQL files live: inside the wheel (``odfail/sql``) or at the repository top (editable install)."""
-    here = Path(__file__).resolve().parent
-    for cand in (here / "sql", here.parent / "sql"):
+    package = Path(__file__).resolve().parents[1]
+    for cand in (package / "sql", package.parent / "sql"):
         if (cand / "views").is_dir():
             return cand
-    raise WorkspaceError(f"cannot find the sql/ folder next to {here}")
+    raise WorkspaceError(f"cannot find the sql/ folder next to {package}")
 
 
 def check_run_name(run: str) -> str:
@@ -115,20 +118,54 @@ def _empty_tables() -> Path:
         if folder.is_dir():
             return folder
         try:
-            tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=parent if parent.is_dir() else None))
+            parent.mkdir(parents=True, exist_ok=True)  # (no __pycache__ yet where nothing was byte-compiled)
+            tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=parent))
             con = duckdb.connect()
             for table, schema in SCHEMAS.items():
                 con.execute(f"create or replace temp table t ({schema}); "
-                            f"copy t to {_quote(str(tmp / (table + '.parquet')))} (format parquet)")
+                            f"copy t to {quote(str(tmp / (table + '.parquet')))} (format parquet)")
             con.close()
             try:
                 os.rename(tmp, folder)
             except OSError:  # another process was first: use its folder
                 shutil.rmtree(tmp, ignore_errors=True)
-            return folder
+            if folder.is_dir():
+                return folder
         except OSError:
             continue
     raise WorkspaceError("cannot write odfail's empty table files anywhere")
+
+
+def staging_folder(parent: Path) -> Path:
+    """A new folder for files being written before they are swapped in, named after this process so that a
+    later write can tell whether its writer is gone (`remove_dead_staging`)."""
+    import tempfile
+
+    return Path(tempfile.mkdtemp(prefix=f"{STAGING}{os.getpid()}-", dir=parent))
+
+
+def remove_dead_staging(parent: Path) -> list[Path]:
+    """Remove the staging folders in ``parent`` whose process is gone (an ingest killed with SIGKILL leaves its
+    folder behind: up to a gigabyte at 3M predictions); a live writer's folder, and any folder not named by
+    `staging_folder`, stays. Returns what was removed."""
+    removed = []
+    for folder in parent.glob(STAGING + "*"):
+        pid = folder.name[len(STAGING):].split("-", 1)[0]
+        if not pid.isdigit() or int(pid) == os.getpid() or _alive(int(pid)):
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        removed.append(folder)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def _dependency_order(views: dict[str, str]) -> dict[str, str]:
@@ -143,7 +180,7 @@ def _dependency_order(views: dict[str, str]) -> dict[str, str]:
     return {n: views[n] for n in done}
 
 
-def _quote(s: str) -> str:
+def quote(s: str) -> str:
     """A SQL string literal. Only used for paths in DDL, which cannot take parameters."""
     return "'" + s.replace("'", "''") + "'"
 

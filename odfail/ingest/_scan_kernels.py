@@ -26,7 +26,7 @@ from odfail._json_kernels import (
 )
 from odfail._numba import JIT as _JIT
 from odfail._numba import borrowed, njit
-from odfail._record_kernels import _plain_number, _record, _records
+from odfail.ingest._record_kernels import _plain_number, _record, _records
 
 _TEMPLATE_MAX = 256  # bytes of a results record's template: its text without the values
 

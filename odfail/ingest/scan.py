@@ -101,8 +101,8 @@ def _fill_slow(buf: np.ndarray, slow: np.ndarray, nslow: int, targets: dict[int,
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from odfail import _view_kernels as V
-    from odfail._record_kernels import TABLE_SHIFT
+    from odfail.ingest import _view_kernels as V
+    from odfail.ingest._record_kernels import TABLE_SHIFT
 
     data, offsets = V.gather_numbers(buf, slow, nslow)
     text = pa.Array.from_buffers(pa.string(), nslow, [None, pa.py_buffer(offsets), pa.py_buffer(data)])
@@ -125,7 +125,7 @@ def _text(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray, json: bool,
     ``_view_kernels.string_views``)."""
     import pyarrow as pa
 
-    from odfail import _view_kernels as V
+    from odfail.ingest import _view_kernels as V
 
     n = starts.size
     kind = pa.json_(pa.string_view()) if json else pa.string_view()
@@ -171,7 +171,7 @@ def scan_results(mapped: Mapped, parts: int = 2) -> Scanned | None:
     """Scan a COCO results file, in ``parts`` pieces at once when it is large; None to leave it to DuckDB
     (also for an empty list: a rare case). A file without segmentations is unmapped at once: nothing points into
     it, and its pages would count in the process's memory."""
-    from odfail import _scan_kernels as K
+    from odfail.ingest import _scan_kernels as K
 
     buf = mapped.buf
     if buf.size >= _VIEWS_LIMIT:
@@ -203,8 +203,8 @@ def _scan_parts(mapped: Mapped, starts: list[int]) -> tuple[np.ndarray, np.ndarr
     280 MB of file pages out of the peak."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from odfail import _scan_kernels as K
-    from odfail._record_kernels import T_PRED
+    from odfail.ingest import _scan_kernels as K
+    from odfail.ingest._record_kernels import T_PRED
 
     buf = mapped.buf
     bounds = starts + [buf.size]
@@ -290,8 +290,8 @@ def results_table(scanned: Scanned, run: str, gt: GtIndex | Callable[[], GtIndex
     at a time as the table is written (`Gathered`): whole permuted copies were 160 MB of fresh memory at 3.25M
     results, which costs more than the copying. The scanned category and score rows are given back once taken
     (they read as zeros after), so ``scanned`` serves this one call."""
-    from odfail._order_kernels import class_ranks, own_positions, stored_order, take
-    from odfail.match import _index
+    from odfail._ids import index as positions
+    from odfail.ingest._order_kernels import class_ranks, own_positions, stored_order, take
 
     ids, fl, segs = scanned.ids, scanned.fl, scanned.segs
     n = ids.shape[1]
@@ -306,7 +306,8 @@ def results_table(scanned: Scanned, run: str, gt: GtIndex | Callable[[], GtIndex
         index = gt() if callable(gt) else gt
         if index is None:
             return None
-        (img, img_found), (cat, cat_found) = _index(index.image_ids, ids[0]), _index(index.category_ids, ids[1])
+        img, img_found = positions(index.image_ids, ids[0])
+        cat, cat_found = positions(index.category_ids, ids[1])
         if not (img_found.all() and cat_found.all()):
             return None
         n_img, n_cat = index.image_ids.size, index.category_ids.size
@@ -321,10 +322,10 @@ def results_table(scanned: Scanned, run: str, gt: GtIndex | Callable[[], GtIndex
     class_rank = class_ranks(category_id, score)
     if index is None:  # the checks against the GT
         index = gt() if callable(gt) else gt
-        if index is None or not (_index(index.image_ids, ids[0])[1].all()
-                                 and _index(index.category_ids, category_id)[1].all()):
+        if index is None or not (positions(index.image_ids, ids[0])[1].all()
+                                 and positions(index.category_ids, category_id)[1].all()):
             return None
-    seg_img, _ = _index(index.image_ids, ids[0, segs[0]])
+    seg_img, _ = positions(index.image_ids, ids[0, segs[0]])
     rows = np.arange(segs.shape[1])
     if not _rle_sizes_fit(np.vstack([rows, segs[1:]]), seg_img, index.heights, index.widths):
         return None
@@ -356,7 +357,7 @@ class Gathered:
         """The table, ``rows`` at a time."""
         import pyarrow as pa
 
-        from odfail._order_kernels import take_rows
+        from odfail.ingest._order_kernels import take_rows
 
         same: dict[int, tuple[pa.Array, pa.Array]] = {}  # run and an empty segmentation, by batch length
         for a in range(0, self.num_rows, rows):
@@ -416,8 +417,8 @@ class ScannedInstances:
 
 def scan_instances(mapped: Mapped) -> ScannedInstances | None:
     """Scan a COCO instances file; None to leave it to DuckDB."""
-    from odfail import _scan_kernels as K
-    from odfail._record_kernels import T_ANN, T_IMAGES
+    from odfail.ingest import _scan_kernels as K
+    from odfail.ingest._record_kernels import T_ANN, T_IMAGES
 
     buf = mapped.buf
     if buf.size >= _VIEWS_LIMIT:
@@ -451,8 +452,8 @@ def instances_index(scanned: ScannedInstances) -> GtIndex:
 def instances_tables(scanned: ScannedInstances, index: GtIndex) -> dict[str, pa.Table] | None:
     """The images, categories and gt tables of a scanned instances file (``index``: its `instances_index`),
     checked, in stored order."""
-    from odfail._order_kernels import stored_order
-    from odfail.match import _index
+    from odfail._ids import index as positions
+    from odfail.ingest._order_kernels import stored_order
 
     buf = scanned.mapped.buf
     (image_id, img_fl, img_spans), (category_id, cat_spans, cat_spans2) = scanned.images, scanned.categories
@@ -464,7 +465,8 @@ def instances_tables(scanned: ScannedInstances, index: GtIndex) -> dict[str, pa.
             or not (_unique(image_id) and _unique(category_id) and _unique(ann_ids[0]))
             or not (np.isfinite(box).all() and (box[2:] >= 0).all() and not np.isinf(area).any())):
         return None
-    (img, img_found), (cat, cat_found) = _index(index.image_ids, ann_ids[1]), _index(index.category_ids, ann_ids[2])
+    img, img_found = positions(index.image_ids, ann_ids[1])
+    cat, cat_found = positions(index.category_ids, ann_ids[2])
     if not (img_found.all() and cat_found.all()) or not _rle_sizes_fit(ann_segs, img, index.heights, index.widths):
         return None
     order = stored_order(cat, nc, img, ni, np.empty(0))

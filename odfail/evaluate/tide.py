@@ -1,8 +1,8 @@
-"""tidecv's error taxonomy over a workspace: its matching (numba), the waterfall (SQL views), dAP (numba).
+"""tidecv's error taxonomy over a workspace: the waterfall (SQL views) over its matching, and dAP (numba).
 
-Data flow: GT and one run (Parquet) -> ``_tide_kernels.tide_match`` -> ``tide_matches/<run>.parquet`` -> the views
+Data flow: GT and one run (Parquet) -> ``odfail.match.tide`` -> ``tide_matches/<run>.parquet`` -> the views
 ``prediction_errors`` and ``gt_errors`` (the error type of every prediction and GT, with a ``-- why`` per
-branch) -> ``_tide_kernels.tide_ap`` (AP with each error type fixed) -> `ErrorsResult`.
+branch) -> ``odfail.evaluate._tide_kernels.tide_ap`` (AP with each error type fixed) -> `ErrorsResult`.
 
 Follows tidecv 1.0.1 (``tidecv/quantify.py``, ``ap.py``, ``errors/``) rule for rule; the rules are written
 where they are applied. tidecv's choices that differ from COCO and that odfail keeps, to give tidecv's answers:
@@ -28,15 +28,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from odfail.taxonomy import SHORT_NAMES, SPECIAL
+from odfail.evaluate.taxonomy import SHORT_NAMES, SPECIAL
 
 if TYPE_CHECKING:
     import polars as pl
 
-    from odfail.workspace import Workspace
+    from odfail.store.workspace import Workspace
 
-POS_THRESHOLD, BG_THRESHOLD = 0.5, 0.1
-MAX_DETS = 100  # tidecv Data(max_dets=100) for COCO files: per image, all classes together
+from odfail.match.tide import POS_THRESHOLD
+
+BG_THRESHOLD = 0.1
 _CODES = ["TP", *SHORT_NAMES[:5]]  # the kernels' E_* codes, by position
 
 
@@ -119,134 +120,14 @@ def _check_thresholds(pos: float, bg: float) -> None:
         raise WorkspaceError(f"--bg-threshold {bg} must be in (0, pos-threshold]")
 
 
-# tide_matches rows from the kernel's columns (`src`) and the run's constants (`const`): facts exist only for the
-# predictions tidecv looks at, and only where the image has regular GT. Used for the Parquet file, and in
-# process as a temporary view while that file is being written.
-_FACTS_SQL = """
-    select c.run, c.iou_type, c.pos_threshold, pred_id, image_id, category_id, score,
-           push_order >= 0 as kept, image_rank::INTEGER as image_rank, nullif(push_order, -1) as push_order,
-           case when push_order >= 0 then class_order end as class_order,
-           case when matched then gt_id end as gt_id,
-           case when push_order >= 0 then ignored end as ignored,
-           case when push_order >= 0 then image_has_gt end as image_has_gt,
-           case when image_has_gt then iou_same end as iou_same,
-           case when image_has_gt then gt_same end as gt_same,
-           case when image_has_gt then iou_other end as iou_other,
-           case when image_has_gt then gt_other end as gt_other,
-           case when image_has_gt then category_other end as category_other,
-           case when image_has_gt then iou_dupe end as iou_dupe,
-           case when image_has_gt then gt_dupe end as gt_dupe,
-           case when image_has_gt then iou_any end as iou_any
-    from {src}, {const} as c"""
-
-
-def tide_facts(ws: Workspace, run: str, pos: float = POS_THRESHOLD, iou_type: str = "bbox") -> dict[str, np.ndarray]:
-    """tidecv's matching of one run at one positive threshold: the columns of ``tide_matches`` (see
-    ``_FACTS_SQL``), one entry per prediction in stored order. iou_type "segm" is tidecv's mask mode."""
-    from odfail.evaluate import Params
-    from odfail.match import _indexer, load_inputs
-
-    inputs = load_inputs(ws, run, Params(), iou_type, cross_class=True)
-    gt, dt = inputs.gt, inputs.dt
-    # tidecv walks images in the GT file's order, which is the order of the stored images table
-    in_file = inputs.img_file_order
-    sorted_ids = inputs.img_ids
-    file_pos = np.empty(len(in_file), dtype=np.int64)
-    image_of = _indexer(sorted_ids)
-    file_pos[image_of(in_file)[0]] = np.arange(len(in_file))
-    g_img = file_pos[image_of(gt["image_id"])[0]]
-    d_img = file_pos[image_of(dt["image_id"])[0]]
-    from odfail import _tide_kernels  # numba: imported late, so that a warm-up thread can load it meanwhile
-
-    (image_rank, push_order, gt_row, ignored, has_gt, iou_same, gt_same, iou_other, gt_other, iou_dupe, gt_dupe,
-     iou_any) = _tide_kernels.tide_match(gt["x"], gt["y"], gt["w"], gt["h"], g_img, gt["category_id"], gt["iscrowd"],
-                                    gt["file_idx"], dt["x"], dt["y"], dt["w"], dt["h"], d_img, dt["category_id"],
-                                    dt["score"], dt["pred_id"], len(in_file), float(pos), MAX_DETS,
-                                    inputs.masks)
-
-    def ids(rows: np.ndarray, table: np.ndarray) -> np.ndarray:
-        return table[np.maximum(rows, 0)] if len(table) else np.zeros(len(rows), dtype=np.int64)
-
-    # get_ap's order within a class: score descending, then processing order. With the images of the GT file
-    # in id order that is the order of ingest's class_rank (score, image id, file order); otherwise sort.
-    if np.all(in_file[1:] > in_file[:-1]):
-        class_order = dt["class_rank"]
-    else:
-        kept = np.flatnonzero(push_order >= 0)
-        by = kept[np.lexsort((push_order[kept], -dt["score"][kept], dt["category_id"][kept]))]
-        cat = dt["category_id"][by]
-        starts = np.r_[0, np.flatnonzero(cat[1:] != cat[:-1]) + 1]
-        pos_in = np.arange(len(by)) - np.repeat(starts, np.diff(np.r_[starts, len(by)]))
-        class_order = np.full(len(push_order), -1, dtype=np.int64)
-        class_order[by] = pos_in
-    return {"pred_id": dt["pred_id"], "image_id": dt["image_id"], "category_id": dt["category_id"],
-            "score": dt["score"], "image_rank": image_rank, "push_order": push_order, "class_order": class_order,
-            "matched": gt_row >= 0, "gt_id": ids(gt_row, gt["gt_id"]), "ignored": ignored, "image_has_gt": has_gt,
-            "iou_same": iou_same, "gt_same": ids(gt_same, gt["gt_id"]), "iou_other": iou_other,
-            "gt_other": ids(gt_other, gt["gt_id"]), "category_other": ids(gt_other, gt["category_id"]),
-            "iou_dupe": iou_dupe, "gt_dupe": ids(gt_dupe, gt["gt_id"]), "iou_any": iou_any}
-
-
-def _const(run: str, pos: float, iou_type: str) -> dict[str, np.ndarray]:
-    return {"run": np.array([run], dtype=object), "iou_type": np.array([iou_type], dtype=object),
-            "pos_threshold": np.array([float(pos)])}
-
-
-def write_tide_matches(ws: Workspace, run: str, pos: float, facts: dict[str, np.ndarray],
-                       iou_type: str = "bbox", con=None) -> None:
-    """Store `tide_facts` in ``tide_matches/<run>.parquet`` (rows in no particular order), keeping the rows of
-    other thresholds and types.
-    ``con``: a connection to write through, closed when done (a cursor of the caller's database: both then share
-    one thread pool and its memory); by default `Workspace.engine`."""
-    import os
-
-    from odfail.workspace import DERIVED_PARQUET, _quote
-
-    target = ws.table_path("tide_matches", run)
-    tmp = target.with_suffix(f".parquet.{os.getpid()}.tmp")
-    others = (f"select * from read_parquet({_quote(str(target))}) "
-              "where not (pos_threshold = $pos and iou_type = $iou_type) union all " if target.exists() else "")
-    con = con or ws.engine()
-    try:
-        # Rows in no particular order: DuckDB then writes row groups as they come, instead of holding them back
-        # to keep the input's order (~70 MB less at 325k predictions, and faster). Uncompressed: snappy halved
-        # the file (37 -> 15 MB at 325k predictions) but doubled the CPU of reading it, which is most of what
-        # the error views cost (the prediction_errors query: 50 instead of 60 ms).
-        con.execute("set session preserve_insertion_order = false")
-        con.register("src", facts)
-        con.register("const", _const(run, pos, iou_type))
-        con.execute(f"copy ({others} {_FACTS_SQL.format(src='src', const='const')}) to {_quote(str(tmp))} "
-                    f"({DERIVED_PARQUET}, compression uncompressed)",
-                    {"pos": float(pos), "iou_type": iou_type} if others else None)
-    finally:
-        con.close()
-    os.replace(tmp, target)
-
-
-def match_tide(ws: Workspace, run: str, pos: float = POS_THRESHOLD, iou_type: str = "bbox") -> None:
-    """Run tidecv's matching on one run at one positive threshold and store it in ``tide_matches``."""
-    write_tide_matches(ws, run, pos, tide_facts(ws, run, pos, iou_type), iou_type)
-
-
 def _warm_tide() -> None:
-    """Import numba and load this module's kernels from the cache, off the main thread."""
-    from odfail import _tide_kernels
+    """Import numba and load the kernels of the errors step from the cache, off the main thread."""
     from odfail._numba import load_cached
+    from odfail.evaluate import _tide_kernels
+    from odfail.match import tide
 
-    load_cached(_tide_kernels.tide_match, _tide_kernels.tide_ap)
-
-
-def has_tide_matches(ws: Workspace, con, run: str, pos: float, iou_type: str) -> bool:
-    """Whether the workspace stores tidecv's matching of this run at (pos, iou_type). Reads the run's file
-    alone, if there is one (``con``: any DuckDB connection), not the view over every run's (~20 ms)."""
-    from odfail.workspace import _quote
-
-    path = ws.table_path("tide_matches", run)
-    if not path.exists():
-        return False
-    return bool(con.execute(f"""select count(*) from read_parquet({_quote(str(path))})
-                                where pos_threshold = $pos and iou_type = $iou_type""",
-                            {"pos": float(pos), "iou_type": iou_type}).fetchall()[0][0])
+    tide.warm()
+    load_cached(_tide_kernels.tide_ap)
 
 
 def set_thresholds(con, pos: float, bg: float | None = None, score: float | None = None,
@@ -272,8 +153,10 @@ def errors(workspace: Workspace | str, run: str, pos_threshold: float = POS_THRE
         >>> r.dap["Cls"], r.counts["Miss"]               # doctest: +SKIP
         >>> print(r)                                     # doctest: +SKIP
     """
-    from odfail.match import _indexer, check_iou_type
-    from odfail.workspace import Workspace
+    from odfail._ids import indexer
+    from odfail.match.coco import check_iou_type
+    from odfail.match.tide import FACTS_SQL, has_tide_matches, run_constants, tide_facts, write_tide_matches
+    from odfail.store.workspace import Workspace
 
     t0 = time.perf_counter()
     _check_thresholds(pos_threshold, bg_threshold)
@@ -304,9 +187,9 @@ def errors(workspace: Workspace | str, run: str, pos_threshold: float = POS_THRE
             writer = threading.Thread(target=write, daemon=True)
             writer.start()
             con.register("tide_src", facts)
-            con.register("tide_const", _const(run, pos_threshold, iou_type))
+            con.register("tide_const", run_constants(run, pos_threshold, iou_type))
             con.execute("create temp view tide_matches as "
-                        + _FACTS_SQL.format(src="tide_src", const="tide_const"))
+                        + FACTS_SQL.format(src="tide_src", const="tide_const"))
         step("typing errors (SQL)")
         set_thresholds(con, pos_threshold, bg_threshold, iou_type=iou_type)
         # (con.sql, not con.execute: its result reaches numpy about twice as fast)
@@ -326,9 +209,9 @@ def errors(workspace: Workspace | str, run: str, pos_threshold: float = POS_THRE
         raise failed[0]
     step("computing dAP")
     warm.join()
-    from odfail import _tide_kernels
+    from odfail.evaluate import _tide_kernels
     K = len(cat_ids)
-    category_of = _indexer(cat_ids)
+    category_of = indexer(cat_ids)
     k = category_of(p["category_id"])[0]
     code = p["code"].astype(np.int8)
     is_tp = code == _tide_kernels.E_TP

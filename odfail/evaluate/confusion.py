@@ -17,7 +17,7 @@ import numpy as np
 if TYPE_CHECKING:
     import polars as pl
 
-    from odfail.workspace import Workspace
+    from odfail.store.workspace import Workspace
 
 BACKGROUND = "background"
 
@@ -81,10 +81,11 @@ def confusion(workspace: Workspace | str, run: str, iou: float = 0.5, score: flo
         >>> c = confusion("ws", "baseline", iou=0.5, score=0.3)     # doctest: +SKIP
         >>> c.top_pairs[:3]                                         # doctest: +SKIP
     """
+    from odfail.evaluate.tide import set_thresholds
     from odfail.exceptions import WorkspaceError
-    from odfail.match import check_iou_type
-    from odfail.tide import has_tide_matches, match_tide, set_thresholds
-    from odfail.workspace import Workspace
+    from odfail.match.coco import check_iou_type
+    from odfail.match.tide import has_tide_matches, match_tide
+    from odfail.store.workspace import Workspace
 
     if by not in ("class", "supercategory"):
         raise WorkspaceError(f"--by {by!r}: expected class or supercategory")

@@ -7,7 +7,7 @@ only for the first record that fails, so that the error names its first bad fiel
 
 from __future__ import annotations
 
-from odfail.workspace import _quote
+from odfail.store.workspace import quote
 
 _NUM = "('BIGINT', 'UBIGINT', 'DOUBLE')"
 
@@ -20,7 +20,7 @@ def _describe(col: str) -> str:
 
 
 def _missing(col: str, required: bool, what: str = "is missing") -> str:
-    return f"when {col} is null then {_quote(what) if required else 'null'}"
+    return f"when {col} is null then {quote(what) if required else 'null'}"
 
 
 def _check_id(col: str, required: bool = True) -> str:

@@ -32,7 +32,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -40,8 +39,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from odfail.exceptions import InputError, WorkspaceError
-from odfail.ingest_checks import GT_SECTIONS, PRED_CHECKS, PRED_FIELDS, PRED_OK, all_ok, derived, first_problem
-from odfail.ingest_scan import (
+from odfail.ingest.checks import GT_SECTIONS, PRED_CHECKS, PRED_FIELDS, PRED_OK, all_ok, derived, first_problem
+from odfail.ingest.scan import (
     Gathered,
     GtIndex,
     instances_index,
@@ -51,7 +50,15 @@ from odfail.ingest_scan import (
     scan_results,
     start_scan,
 )
-from odfail.workspace import DERIVED, SCHEMAS, Workspace, _quote, check_run_name
+from odfail.store.workspace import (
+    DERIVED,
+    SCHEMAS,
+    Workspace,
+    check_run_name,
+    quote,
+    remove_dead_staging,
+    staging_folder,
+)
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
@@ -217,7 +224,7 @@ def _read_gt(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     size = os.path.getsize(path) + 1024
     try:
         con.execute(f"""create or replace table raw_gt as
-            select * from read_json({_quote(str(path))}, format = 'unstructured', records = true,
+            select * from read_json({quote(str(path))}, format = 'unstructured', records = true,
                                     maximum_object_size = {size}, columns = $columns)""",
                     {"columns": columns})
     except duckdb.Error as e:
@@ -258,7 +265,7 @@ def _read_predictions(con: duckdb.DuckDBPyConnection, path: Path, run: str, tabl
     _check_ends(path, b"]")
     columns = {f: "JSON" for f in PRED_FIELDS}
     source = derived(f"""(select ordinality - 1 as idx, *
-                          from read_json({_quote(str(path))}, format = 'array', columns = $columns) with ordinality)""")
+                          from read_json({quote(str(path))}, format = 'array', columns = $columns) with ordinality)""")
     try:
         con.execute(f"""create or replace table {table} as
             select idx, {all_ok(PRED_OK)} as ok,
@@ -281,7 +288,7 @@ def _read_predictions(con: duckdb.DuckDBPyConnection, path: Path, run: str, tabl
 def _copy(con: duckdb.DuckDBPyConnection, table: str, source: str, out: Path) -> int:
     """Write a checked table to Parquet in its stored order; returns its row count."""
     cols = ", ".join(c.split()[0] for c in SCHEMAS[table].split(", "))
-    con.execute(f"copy (select {cols} from {source} order by {_STORED_ORDER[table]}) to {_quote(str(out))} "
+    con.execute(f"copy (select {cols} from {source} order by {_STORED_ORDER[table]}) to {quote(str(out))} "
                 "(format parquet)")
     return con.execute(f"select count(*) from {source}").fetchall()[0][0]
 
@@ -354,7 +361,7 @@ def _load_all(con: duckdb.DuckDBPyConnection, gt: Path | None, predictions: list
     if gt is None:
         gt_ready.set()
         gt_tables.set()
-        refs = {c: f"read_parquet({_quote(str(ws_path / (c + '.parquet')))})" for c in ("images", "categories")}
+        refs = {c: f"read_parquet({quote(str(ws_path / (c + '.parquet')))})" for c in ("images", "categories")}
         index.append(_gt_index(con, refs["images"], refs["categories"]))
     else:
         refs = {"images": "images_chk", "categories": "categories_chk"}
@@ -479,7 +486,7 @@ def ingest(workspace: str | os.PathLike, gt: str | os.PathLike | None = None,
     # imports DuckDB and pyarrow (~0.15 s at once).
     from concurrent.futures import ThreadPoolExecutor
 
-    from odfail import _scan_kernels  # noqa: F401  (numba's import, once, before the threads)
+    from odfail.ingest import _scan_kernels  # noqa: F401  (numba's import, once, before the threads)
 
     pool = ThreadPoolExecutor(max_workers=2)
     scans = _start_scans(pool, gt, predictions)
@@ -487,7 +494,10 @@ def ingest(workspace: str | os.PathLike, gt: str | os.PathLike | None = None,
     import pyarrow.parquet  # noqa: F401
 
     ws_path.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=".odfail-staging-", dir=ws_path.parent if ws is None else ws_path))
+    for folder in (ws_path, ws_path.parent):  # what killed writers left (a new workspace is staged beside it)
+        if folder.is_dir():
+            remove_dead_staging(folder)
+    stage = staging_folder(ws_path.parent if ws is None else ws_path)
     con = duckdb.connect()
     staged: dict[Path, Path | None] = {}
     existed = ws is not None  # with runs and tables the new files must fit
@@ -511,7 +521,7 @@ def ingest(workspace: str | os.PathLike, gt: str | os.PathLike | None = None,
             # the decoded GT masks belong to the old GT: an empty table until the next mask evaluation
             empty_masks = stage / "gt_masks.parquet"
             con.execute(f"create or replace temp table empty_masks ({SCHEMAS['gt_masks']}); "
-                        f"copy empty_masks to {_quote(str(empty_masks))} (format parquet)")
+                        f"copy empty_masks to {quote(str(empty_masks))} (format parquet)")
             staged[ws_path / "gt_masks.parquet"] = empty_masks
             if existed:
                 # The old runs must still fit the new GT, and their match tables are stale.
@@ -526,7 +536,7 @@ def ingest(workspace: str | os.PathLike, gt: str | os.PathLike | None = None,
                 staged[ws_path / t / f"{run}.parquet"] = None
             run_rows.append((run, str(path), counts[f"run:{run}"]))
         if run_rows:
-            old = (f"select * from read_parquet({_quote(str(ws_path / 'runs.parquet'))}) "
+            old = (f"select * from read_parquet({quote(str(ws_path / 'runs.parquet'))}) "
                    "where run not in (select run from new_runs)" if existed else
                    "select * from new_runs where false")
             con.execute("create table new_runs (run VARCHAR, source VARCHAR, ingested_at TIMESTAMP, "
@@ -535,7 +545,7 @@ def ingest(workspace: str | os.PathLike, gt: str | os.PathLike | None = None,
             con.executemany("insert into new_runs values (?, ?, ?, ?)", [(r, s, now, n) for r, s, n in run_rows])
             out = stage / "runs.parquet"
             con.execute(f"copy (select * from ({old}) union all select * from new_runs order by run) "
-                        f"to {_quote(str(out))} (format parquet)")
+                        f"to {quote(str(out))} (format parquet)")
             staged[ws_path / "runs.parquet"] = out
         con.close()
         con = None
@@ -564,7 +574,7 @@ def ingest(workspace: str | os.PathLike, gt: str | os.PathLike | None = None,
 
 
 def _raise_dangling_run(con, ws: Workspace, run: str, gt: Path) -> None:
-    pred = _quote(str(ws.table_path("predictions", run)))
+    pred = quote(str(ws.table_path("predictions", run)))
     for col, ref in (("image_id", "images_chk"), ("category_id", "categories_chk")):
         row = con.execute(f"""select pred_id, {col} from read_parquet({pred}) p
             where not exists (select 1 from {ref} r where r.{col} = p.{col}) order by pred_id limit 1""").fetchall()

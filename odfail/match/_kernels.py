@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from odfail._ids import counting_order
 from odfail._numba import JIT as _JIT
 from odfail._numba import njit, prange
 
@@ -112,8 +113,8 @@ def box_overlaps(d_img, d_cat, dx, dy, dw, dh, g_img, g_cat, gx, gy, gw, gh, n_i
     class only if ``by_class``): rleIou walks the runs of those masks only, every other pair is decided by its
     box pre-check, so only they need decoding. Images (indices in [0, n_img)) run in parallel; rows may come
     in any order."""
-    d_order, d_off = _counting_order(d_img, n_img)
-    g_order, g_off = _counting_order(g_img, n_img)
+    d_order, d_off = counting_order(d_img, n_img)
+    g_order, g_off = counting_order(g_img, n_img)
     need_d = np.zeros(len(d_img), dtype=np.bool_)
     need_g = np.zeros(len(g_img), dtype=np.bool_)
     for i in prange(n_img):
@@ -427,22 +428,6 @@ def accumulate(status, packed, dt_score, class_rank, cat_off, npig, max_dets, re
     return precision, recall
 
 
-@njit(**_JIT)
-def _counting_order(idx, n_bins):
-    """Stable order of rows by a small non-negative integer key, and the bin offsets (n_bins + 1)."""
-    off = np.zeros(n_bins + 1, dtype=np.int64)
-    for v in idx:
-        off[v + 1] += 1
-    for b in range(n_bins):
-        off[b + 1] += off[b]
-    pos = off[:-1].copy()
-    order = np.empty(len(idx), dtype=np.int64)
-    for i in range(len(idx)):
-        order[pos[idx[i]]] = i
-        pos[idx[i]] += 1
-    return order, off
-
-
 @njit(parallel=True, **_JIT)
 def image_facts(gx, gy, gw, gh, g_img, g_cat, gt_crowd, dx, dy, dw, dh, d_img, d_cat, dt_keep, n_img):
     """Per image, the IoU facts the error taxonomy needs, over all classes.
@@ -456,8 +441,8 @@ def image_facts(gx, gy, gw, gh, g_img, g_cat, gt_crowd, dx, dy, dw, dh, d_img, d
         iou_crowd: best crowd IoU (intersection / prediction area) with a same-class crowd GT;
         gt_iou, gt_best: per GT, best IoU with a kept same-class prediction and its row.
     """
-    g_order, g_off = _counting_order(g_img, n_img)
-    d_order, d_off = _counting_order(d_img, n_img)
+    g_order, g_off = counting_order(g_img, n_img)
+    d_order, d_off = counting_order(d_img, n_img)
     n_dt, n_gt = len(dx), len(gx)
     iou_same = np.zeros(n_dt)
     gt_same = np.full(n_dt, -1, dtype=np.int64)

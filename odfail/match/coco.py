@@ -23,10 +23,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
 
-    from odfail.evaluate import Params
-    from odfail.workspace import Workspace
+    from odfail.match.params import Params
+    from odfail.store.workspace import Workspace
 
 
 @dataclass
@@ -59,6 +58,17 @@ class Matches:
     precision: np.ndarray  # (T, R, K, A, M)
     recall: np.ndarray  # (T, K, A, M)
 
+    def outcomes(self, t: int, a: int) -> tuple[np.ndarray, np.ndarray]:
+        """(TP, FP) of each grouped prediction at threshold index ``t`` and area range index ``a``, as
+        accumulate() counts them (a prediction beyond the maxDets cut, see ``dt_rank``, is counted by neither;
+        one matched to a crowd GT or outside the area range is ignored: neither). Shape: (N_dt,) each."""
+        from odfail.match._kernels import FP, TP
+
+        st = self.status[:, a, t]
+        # background predictions (unmatched at every threshold) are FP where their area is in range: packed word
+        background_fp = ((self.packed & 128) != 0) & (((self.packed >> a) & 1) == 1)
+        return st == TP, (st == FP) | background_fp
+
 
 IOU_TYPES = ("bbox", "segm")
 
@@ -69,6 +79,16 @@ def check_iou_type(iou_type: str) -> None:
         from odfail.exceptions import WorkspaceError
 
         raise WorkspaceError(f"--iou-type {iou_type}: expected bbox or segm")
+
+
+def warm(iou_type: str) -> None:
+    """Import numba and load the cached kernels a COCO matching calls: numba's one-time set-up, meant for a thread
+    beside the Parquet reads."""
+    from odfail._numba import load_cached
+    from odfail.match import _kernels as K
+
+    load_cached(K.group_offsets, K.in_eval_order, K.match_groups, K.accumulate, K.image_facts, K.match_pairs,
+                *([K.box_overlaps] if iou_type == "segm" else []))
 
 
 def no_masks() -> tuple:
@@ -92,14 +112,14 @@ def load_inputs(ws: Workspace, run: str, params: Params, iou_type: str = "bbox",
     box area, even in segm evaluation), and a GT without ``area`` gets its mask area.
     """
     from odfail.exceptions import WorkspaceError
-    from odfail.workspace import _quote
+    from odfail.store.workspace import quote
 
     def scan(table: str, r: str | None = None) -> str:
-        return f"read_parquet({_quote(str(ws.table_path(table, r)))})"
+        return f"read_parquet({quote(str(ws.table_path(table, r)))})"
 
     from concurrent.futures import ThreadPoolExecutor
 
-    from odfail.masks import load_masks
+    from odfail.match.masks import load_masks
 
     # segm: the GT's masks load on a helper thread from when the GT's ids are read, beside the run's columns and
     # masks; each load has single-threaded steps (reading the text in one piece, writing the mask table), so
@@ -150,7 +170,9 @@ def load_inputs(ws: Workspace, run: str, params: Params, iou_type: str = "bbox",
                     gt[c] = np.ascontiguousarray(g_mask.box[:, j])
                     dt[c] = np.ascontiguousarray(d_mask.box[:, j])
                 images = np.unique(in_file)
-                image_of = _indexer(images)
+                from odfail._ids import indexer
+
+                image_of = indexer(images)
                 pending = (d_mask, g_mask, image_of(dt["image_id"])[0], image_of(gt["image_id"])[0],
                            len(images), params.use_cats and not cross_class)
     img_ids = in_file if params.img_ids is None else params.img_ids
@@ -177,7 +199,7 @@ def decode_masks(inputs: Inputs) -> Inputs:
     """``inputs`` with the masks a segm matching walks decoded into ``masks`` (see `load_inputs`)."""
     if inputs.pending is None:
         return inputs
-    from odfail import _kernels
+    from odfail.match import _kernels
 
     d_mask, g_mask, d_img, g_img, n_img, by_class = inputs.pending
     gt, dt = inputs.gt, inputs.dt
@@ -200,39 +222,14 @@ def decode_masks(inputs: Inputs) -> Inputs:
     return replace(inputs, masks=masks, pending=None)
 
 
-def _index(ids: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Position of each value in sorted unique ``ids`` and whether it is there at all."""
-    return _indexer(ids)(values)
-
-
-def _indexer(ids: np.ndarray) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]:
-    """`_index` into sorted unique ``ids`` for several value arrays, building its lookup table once."""
-    table = None
-    if len(ids) and ids[0] >= 0 and ids[-1] < 50_000_000:
-        # COCO ids are small non-negative integers: one gather from a dense table beats a binary search per row
-        table = np.full(int(ids[-1]) + 1, -1, dtype=np.int64)
-        table[ids] = np.arange(len(ids))
-
-    def lookup(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        if not len(ids) or not len(values):
-            return np.zeros(len(values), np.int64), np.zeros(len(values), bool)
-        if table is not None:
-            from odfail._order_kernels import dense_positions
-
-            return dense_positions(table, np.asarray(values, dtype=np.int64))
-        pos = np.minimum(np.searchsorted(ids, values), len(ids) - 1)
-        return pos, ids[pos] == values
-
-    return lookup
-
-
 def match(inputs: Inputs, params: Params, iou_thrs: np.ndarray) -> Matches:
     """Group, match and accumulate. ``iou_thrs`` may hold one extra threshold beyond COCO's ten."""
-    from odfail import _kernels
+    from odfail._ids import indexer
+    from odfail.match import _kernels
 
     gt, dt = inputs.gt, inputs.dt
     n_img, n_cat = len(inputs.img_ids), len(inputs.cat_ids)
-    image_of, category_of = _indexer(inputs.img_ids), _indexer(inputs.cat_ids)
+    image_of, category_of = indexer(inputs.img_ids), indexer(inputs.cat_ids)
     g_img, g_ok = image_of(gt["image_id"])
     g_cat, g_ok2 = category_of(gt["category_id"])
     d_img, d_ok = image_of(dt["image_id"])
@@ -307,7 +304,8 @@ def match(inputs: Inputs, params: Params, iou_thrs: np.ndarray) -> Matches:
 
 def image_facts(inputs: Inputs, m: Matches, max_det: int) -> dict[str, np.ndarray]:
     """Cross-class IoU facts per prediction and per GT, indexed like the stored rows."""
-    from odfail import _kernels
+    from odfail._ids import indexer
+    from odfail.match import _kernels
 
     gt, dt = inputs.gt, inputs.dt
     n_dt = len(dt["pred_id"])
@@ -315,7 +313,7 @@ def image_facts(inputs: Inputs, m: Matches, max_det: int) -> dict[str, np.ndarra
     keep[m.dt_rows] = m.dt_rank < max_det
     all_ids = np.union1d(inputs.img_ids, np.union1d(gt["image_id"], dt["image_id"])) if (
         len(m.gt_rows) < len(gt["gt_id"]) or len(m.dt_rows) < n_dt) else inputs.img_ids
-    image_of = _indexer(all_ids)
+    image_of = indexer(all_ids)
     g_img, _ = image_of(gt["image_id"])
     d_img, _ = image_of(dt["image_id"])
     iou_same, gt_same, iou_other, gt_other, iou_crowd, gt_iou, gt_best = _kernels.image_facts(
@@ -339,8 +337,8 @@ def write_match_tables(ws: Workspace, run: str, inputs: Inputs, m: Matches, fact
     particular order. DuckDB reads the numpy arrays in place and writes Parquet on both cores."""
     import os
 
-    from odfail import _kernels
-    from odfail.workspace import DERIVED_PARQUET, _quote
+    from odfail.match import _kernels
+    from odfail.store.workspace import DERIVED_PARQUET, quote
 
     gt, dt = inputs.gt, inputs.dt
     rank = np.full(len(dt["pred_id"]), -1, dtype=np.int64)
@@ -377,7 +375,7 @@ def write_match_tables(ws: Workspace, run: str, inputs: Inputs, m: Matches, fact
             target.parent.mkdir(parents=True, exist_ok=True)
             tmp = target.with_suffix(".parquet.tmp")
             con.register("src", columns)
-            con.execute(f"copy ({query}) to {_quote(str(tmp))} ({DERIVED_PARQUET})", {"run": run})
+            con.execute(f"copy ({query}) to {quote(str(tmp))} ({DERIVED_PARQUET})", {"run": run})
             con.unregister("src")
             os.replace(tmp, target)
     finally:

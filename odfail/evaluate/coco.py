@@ -14,59 +14,19 @@ import json
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from odfail.match.params import DEFAULT_AREAS, IOU_THRS, REC_THRS, Params  # noqa: F401  (re-exported)
+
 if TYPE_CHECKING:
     import polars as pl
 
-    from odfail.workspace import Workspace
+    from odfail.store.workspace import Workspace
 
-# pycocotools Params.setDetParams, computed the same way so that the floats are the same floats.
-IOU_THRS = np.linspace(0.5, 0.95, int(np.round((0.95 - 0.5) / 0.05)) + 1, endpoint=True)
-REC_THRS = np.linspace(0.0, 1.00, int(np.round((1.00 - 0.0) / 0.01)) + 1, endpoint=True)
-DEFAULT_AREAS = {"all": (0.0, 1e5**2), "small": (0.0, 32.0**2), "medium": (32.0**2, 96.0**2),
-                 "large": (96.0**2, 1e5**2)}
 _SHORT = {"small": "s", "medium": "m", "large": "l"}
-
-
-@dataclass(frozen=True)
-class Params:
-    """What to evaluate; mirrors pycocotools ``Params`` (iouType bbox).
-
-    area_ranges: name -> (lo, hi), both inclusive; must contain "all". max_dets: sorted ascending.
-    use_cats: False = class-agnostic (pycocotools useCats=0). img_ids / cat_ids: subsets, None = all of the GT.
-    iou: the threshold of the headline block; score: its score threshold (predictions below it are dropped).
-    """
-
-    area_ranges: dict[str, tuple[float, float]] = field(default_factory=lambda: dict(DEFAULT_AREAS))
-    max_dets: tuple[int, ...] = (1, 10, 100)
-    use_cats: bool = True
-    img_ids: tuple[int, ...] | None = None
-    cat_ids: tuple[int, ...] | None = None
-    iou: float = 0.5
-    score: float | None = None
-    rec_thrs: np.ndarray = field(default_factory=lambda: REC_THRS.copy())
-
-    def __post_init__(self):
-        from odfail.exceptions import WorkspaceError
-
-        if "all" not in self.area_ranges:
-            raise WorkspaceError('area ranges must include "all"')
-        for name, (lo, hi) in self.area_ranges.items():
-            if not lo <= hi:
-                raise WorkspaceError(f"area range {name}: {lo} > {hi}")
-        if not self.max_dets or any(m < 1 for m in self.max_dets):
-            raise WorkspaceError("max dets must be positive integers")
-        object.__setattr__(self, "max_dets", tuple(sorted(int(m) for m in self.max_dets)))
-        if not 0.0 < self.iou <= 1.0:
-            raise WorkspaceError(f"--iou {self.iou} must be in (0, 1]")
-
-    @property
-    def all_index(self) -> int:
-        return list(self.area_ranges).index("all")
 
 
 @dataclass(frozen=True)
@@ -191,8 +151,8 @@ def evaluate(workspace: Workspace | str, run: str, params: Params | None = None,
         >>> r.stats["AP"], r.at_iou.f1              # doctest: +SKIP
         >>> r.to_polars().sort("ap")                # doctest: +SKIP
     """
-    from odfail import match as M
-    from odfail.workspace import Workspace
+    from odfail.match import coco as M
+    from odfail.store.workspace import Workspace
 
     t0 = time.perf_counter()
     M.check_iou_type(iou_type)
@@ -233,27 +193,20 @@ def evaluate(workspace: Workspace | str, run: str, params: Params | None = None,
 
 
 def _warm_kernels(iou_type: str) -> None:
-    """Import numba and load the cached kernels an evaluation calls: numba's one-time set-up, off the main thread."""
-    from odfail import _kernels as K
-    from odfail._numba import load_cached
+    from odfail.match.coco import warm
 
-    load_cached(K.group_offsets, K.in_eval_order, K.match_groups, K.accumulate, K.image_facts, K.match_pairs,
-                *([K.box_overlaps] if iou_type == "segm" else []))
+    warm(iou_type)
 
 
 def _headline(m, params: Params, thrs, t: int, inputs) -> tuple[AtIoU, dict[str, np.ndarray]]:
-    from odfail._kernels import FP, TP
-
     a, top = params.all_index, params.max_dets[-1]
     K = m.npig.shape[0]
     kept = m.dt_rank < top
     if params.score is not None:
         kept &= inputs.dt["score"][m.dt_rows] >= params.score
-    st = m.status[:, a, t]
-    # background predictions (unmatched at every threshold) are FP where their area is in range: packed word
-    background_fp = ((m.packed & 128) != 0) & (((m.packed >> a) & 1) == 1)
-    tp_k = np.bincount(m.dt_cat[kept & (st == TP)], minlength=K).astype(np.int64)
-    fp_k = np.bincount(m.dt_cat[kept & ((st == FP) | background_fp)], minlength=K).astype(np.int64)
+    is_tp, is_fp = m.outcomes(t, a)
+    tp_k = np.bincount(m.dt_cat[kept & is_tp], minlength=K).astype(np.int64)
+    fp_k = np.bincount(m.dt_cat[kept & is_fp], minlength=K).astype(np.int64)
     n_gt = m.npig[:, a].astype(np.int64)
     fn_k = n_gt - tp_k
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -1,5 +1,5 @@
 """numba kernels of row order: the stored row order of a table and the class ranks of predictions (ingest), a
-column gathered in an order, and ids' positions in a dense table (``odfail.match._indexer``). No Python objects.
+column gathered in an order. No Python objects.
 
 Rows are stored in COCO evaluation order (see ``odfail.ingest``), so that evaluation sorts nothing. At 3.25M
 rows each numpy step here wrote fresh arrays and ran on one core; these write once and run on both.
@@ -11,21 +11,6 @@ import numpy as np
 
 from odfail._numba import JIT as _JIT
 from odfail._numba import njit, prange
-
-
-@njit(parallel=True, **_JIT)
-def dense_positions(table, values):
-    """The position of each value in a dense table (``table[id]`` = position, -1 for none) and whether it is
-    there: (positions (0 where absent), found)."""
-    n = values.size
-    pos = np.empty(n, np.int64)
-    found = np.empty(n, np.bool_)
-    for i in prange(n):
-        v = values[i]
-        p = table[v] if 0 <= v < table.size else -1
-        found[i] = p >= 0
-        pos[i] = max(p, 0)
-    return pos, found
 
 
 @njit(**_JIT)
