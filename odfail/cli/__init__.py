@@ -7,17 +7,18 @@ import sys
 
 import typer
 
-from odfail.cli import errors, evaluate, ingest, query, synth
+from odfail.cli import analyze, errors, evaluate, ingest, query, synth
 
 app = typer.Typer(
     name="odfail",
     help="Why does my object detector fail? Ingest COCO files into a workspace, evaluate them COCO-exactly, "
-         "type their errors the TIDE way, and ask questions in SQL.",
+         "type their errors the TIDE way, analyse classes, curves and calibration, compare runs, and ask "
+         "questions in SQL.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-for module in (ingest, query, synth, evaluate, errors):
+for module in (ingest, query, synth, evaluate, errors, analyze):
     module.register(app)
 
 

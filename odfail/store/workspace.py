@@ -68,11 +68,20 @@ SCHEMAS: dict[str, str] = {
                  "h DOUBLE, counts VARCHAR"),
     "pred_masks": ("run VARCHAR, pred_id BIGINT, height INTEGER, width INTEGER, area BIGINT, x DOUBLE, y DOUBLE, "
                    "w DOUBLE, h DOUBLE, counts VARCHAR"),
+    # outcomes at a grid of IoU thresholds (odfail.match.outcomes), written by the first analysis that needs them
+    "pred_outcomes": ("run VARCHAR, pred_id BIGINT, image_id BIGINT, category_id BIGINT, score DOUBLE, "
+                      "class_rank BIGINT, kept BOOLEAN, tp_bits BIGINT, fp_bits BIGINT"),
+    "gt_outcomes": ("run VARCHAR, gt_id BIGINT, image_id BIGINT, category_id BIGINT, ignored BOOLEAN, "
+                    "match_score DOUBLE[]"),
+    "class_curves": ("run VARCHAR, iou_threshold DOUBLE, category_id BIGINT, npig BIGINT, recall DOUBLE, "
+                     "precision_101 DOUBLE[]"),
+    "outcome_thresholds": "run VARCHAR, bit BIGINT, iou_threshold DOUBLE",
 }
+_OUTCOMES = ("pred_outcomes", "gt_outcomes", "class_curves", "outcome_thresholds")
 # Tables stored one file per run, in a folder of that name.
-PER_RUN = ("predictions", "matches", "gt_matches", "match_pairs", "tide_matches", "pred_masks")
+PER_RUN = ("predictions", "matches", "gt_matches", "match_pairs", "tide_matches", "pred_masks", *_OUTCOMES)
 # Per-run tables computed from a run and the GT: stale (deleted) when either is ingested again.
-DERIVED = ("matches", "gt_matches", "match_pairs", "tide_matches", "pred_masks")
+DERIVED = ("matches", "gt_matches", "match_pairs", "tide_matches", "pred_masks", *_OUTCOMES)
 # One read-only DuckDB instance per catalog file in this process: path -> ((inode, mtime), connection).
 _INSTANCES: dict[str, tuple[tuple[int, int], Any]] = {}
 # How odfail writes the tables it derives (match tables, tidecv's matching, masks), measured on the 5k set:
