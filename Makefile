@@ -18,13 +18,14 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m compileall -q odfail  # an editable install is not byte-compiled, and PYTHONDONTWRITEBYTECODE may be set
 	touch $@
 
-demo: setup ## generate a COCO-like sample, ingest it, evaluate it COCO-exactly, type its errors, print the results
+demo: setup ## generate a COCO-like sample, ingest it, evaluate it COCO-exactly, type its errors, check its calibration
 	$(ODFAIL) synth $(DEMO)/data --images 500 --seed 0
 	$(ODFAIL) ingest -w $(DEMO)/ws --gt $(DEMO)/data/gt.json --pred $(DEMO)/data/predictions.json --run demo
 	$(ODFAIL) info -w $(DEMO)/ws
 	$(ODFAIL) evaluate -w $(DEMO)/ws --run demo --score 0.5 --per-class
 	$(ODFAIL) errors -w $(DEMO)/ws --run demo
 	$(ODFAIL) confusion -w $(DEMO)/ws --run demo --score 0.3 --by supercategory
+	$(ODFAIL) analyze -w $(DEMO)/ws --run demo calibration
 
 test: setup ## run the test suite (oracle tests against pycocotools and tidecv on ../shared/data included)
 	$(PY) -m pytest

@@ -198,3 +198,20 @@ def test_analyses_work_right_after_ingest_and_an_extra_iou_is_matched_and_stored
     res = json.loads(odfail_cli("analyze", "-w", ws, "--run", "r", "per-class", "-f", "json").stdout)
     assert {"category_id", "name", "gt", "predictions", "tp", "fp", "fn", "precision", "recall", "f1", "ap",
             "ap_50_95", "ar", "best_f1", "best_f1_threshold"} <= set(res["classes"][0])
+
+
+def test_saved_per_class_query_counts_what_per_class_counts(tmp_path):
+    """sql/queries/per_class_outcomes.sql gives plain DuckDB users the counts of `odfail analyze per-class`."""
+    from odfail import Workspace
+    from odfail.store.workspace import sql_dir
+
+    folder, gt, dt = BBOX_SETS[0][:3]
+    ws = _ws(tmp_path, folder, gt, dt)
+    ours = per_class(ws, "r", 0.75, score=0.3).table
+    query = (sql_dir() / "queries" / "per_class_outcomes.sql").read_text()
+    got = Workspace(ws).sql("set variable iou_threshold = 0.75; set variable score_threshold = 0.3; " + query,
+                            run="r")
+    assert got["category_id"].to_list() == ours["category_id"].to_list()
+    for key in ("gt", "tp", "fp", "fn"):
+        assert got[key].to_list() == ours[key].to_list(), key
+    assert got["found"].to_list() == ours["tp"].to_list()  # no GT id 0 here: found GT = TP predictions

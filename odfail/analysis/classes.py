@@ -97,8 +97,8 @@ def names(ws: Workspace) -> dict[int, str]:
     return dict(ws.sql("select category_id, name from categories").iter_rows())
 
 
-def per_class(workspace: Workspace | str, run: str, iou: float = 0.5, score: float | None = None
-              ) -> PerClassResult:
+def per_class(workspace: Workspace | str, run: str, iou: float = 0.5, score: float | None = None,
+              error_counts: bool = True) -> PerClassResult:
     """Precision, recall and outcome counts per class at one IoU, with COCO's AP and AR per class.
 
     Example:
@@ -142,7 +142,7 @@ def per_class(workspace: Workspace | str, run: str, iou: float = 0.5, score: flo
     name = names(ws)
     table = table.with_columns(pl.col("category_id").replace_strict(name, default=None, return_dtype=pl.String)
                                .alias("name")).select("category_id", "name", pl.exclude("category_id", "name"))
-    errors = _error_counts(ws, run)
+    errors = _error_counts(ws, run) if error_counts else None
     if errors is not None:
         table = table.join(errors, on="category_id", how="left").with_columns(
             pl.col(c).fill_null(0) for c in errors.columns if c != "category_id")
@@ -151,26 +151,18 @@ def per_class(workspace: Workspace | str, run: str, iou: float = 0.5, score: flo
 
 
 def _error_counts(ws: Workspace, run: str) -> pl.DataFrame | None:
-    """TIDE error counts per class (tidecv's defaults: pos 0.5, bg 0.1, boxes) when `odfail errors` stored them."""
+    """TIDE error counts per class (tidecv's defaults: pos 0.5, bg 0.1, boxes) where `odfail errors` ran."""
     import polars as pl
 
     from odfail.evaluate.taxonomy import SHORT_NAMES
-    from odfail.match.tide import has_tide_matches
+    from odfail.evaluate.tide import BG_THRESHOLD, POS_THRESHOLD, summary_kind
 
-    con = ws.connect()
-    try:
-        if not has_tide_matches(ws, con, run, 0.5, "bbox"):
-            return None
-        counts = con.sql("""select coalesce(case when error_type = 'Miss' then gt_category_id end, category_id)
-                                       as category_id, error_type, count(*) as n
-                            from errors where run = $run group by all""", params={"run": run}).pl()
-    finally:
-        con.close()
-    wide = counts.pivot(on="error_type", index="category_id", values="n")
-    for name in SHORT_NAMES:
-        if name not in wide.columns:
-            wide = wide.with_columns(pl.lit(0, pl.UInt32).alias(name))
-    return wide.select("category_id", *[pl.col(n).cast(pl.Int64) for n in SHORT_NAMES])
+    stored = ws.summary(run, summary_kind(POS_THRESHOLD, BG_THRESHOLD, "bbox"))
+    if stored is None:
+        return None
+    per = stored["per_class"]
+    return pl.DataFrame({"category_id": per["category_id"], **{n: per[n] for n in SHORT_NAMES}},
+                        schema_overrides={n: pl.Int64 for n in ["category_id", *SHORT_NAMES]})
 
 
 @dataclass(frozen=True)

@@ -103,8 +103,8 @@ def compare(workspace: Workspace | str, a: str, b: str, iou: float = 0.5, score:
     import polars as pl
 
     from odfail.analysis.classes import per_class
-    from odfail.evaluate.coco import evaluate
-    from odfail.evaluate.tide import errors
+    from odfail.evaluate.coco import coco_stats_of
+    from odfail.evaluate.tide import errors_summary
     from odfail.exceptions import WorkspaceError
     from odfail.match.outcomes import outcomes
     from odfail.store.workspace import Workspace
@@ -115,9 +115,9 @@ def compare(workspace: Workspace | str, a: str, b: str, iou: float = 0.5, score:
     ws.require_run(a)
     ws.require_run(b)
     oa, ob = outcomes(ws, a, (iou,)), outcomes(ws, b, (iou,))
-    coco = _side_by_side(*(evaluate(ws, r, write_matches=False).stats for r in (a, b)))
+    coco = _side_by_side(*(coco_stats_of(ws, r) for r in (a, b)))
     head = _side_by_side(headline(oa, iou, score), headline(ob, iou, score))
-    ca, cb = per_class(ws, a, iou, score).table, per_class(ws, b, iou, score).table
+    ca, cb = (per_class(ws, r, iou, score, error_counts=False).table for r in (a, b))
     keep = ["category_id", "name", "gt", *PER_CLASS]
     both = ca.select(keep).join(cb.select("category_id", *PER_CLASS), on="category_id", suffix="_b")
     both = both.rename({c: f"{c}_a" for c in PER_CLASS}).with_columns(
@@ -125,8 +125,8 @@ def compare(workspace: Workspace | str, a: str, b: str, iou: float = 0.5, score:
     both = both.sort(pl.col("ap_delta").abs(), descending=True, nulls_last=True)
     errs = {}
     for side, r in (("a", a), ("b", b)):
-        e = errors(ws, r)
-        errs[side] = {"dap": e.dap, "counts": e.counts}
+        e = errors_summary(ws, r)
+        errs[side] = {"dap": e["dAP"], "counts": e["counts"]}
     # GT found by one run and missed by the other (same GT, same stored order)
     fa, fb = oa.found(iou, score), ob.found(iou, score)
     a_only, b_only = fa & ~fb, fb & ~fa

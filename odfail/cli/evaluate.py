@@ -73,11 +73,18 @@ def evaluate(
         return
     typer.echo(str(result))
     if per_class:
-        _print_per_class(workspace, result)
+        _print_per_class(workspace, result, run, iou_type, params)
 
 
-def _print_per_class(workspace, result) -> None:
+def _print_per_class(workspace, result, run: str, iou_type: str, params) -> None:
     from odfail.cli import print_per_class
+    from odfail.evaluate.coco import _default
 
+    if iou_type == "bbox" and _default(params) and 0.05 <= params.iou <= 0.95:
+        # the table of `odfail analyze per-class`: one implementation of the per-class outcomes
+        from odfail.analysis.classes import per_class
+
+        typer.echo(str(per_class(workspace, run, params.iou, params.score)))
+        return
     print_per_class(workspace, result.to_polars(), ["gt", "ap", "ap_at_iou", "ar_at_iou", "tp", "fp", "fn",
                                                     "precision", "recall", "f1"], sort="ap")

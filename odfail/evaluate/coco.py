@@ -187,9 +187,28 @@ def evaluate(workspace: Workspace | str, run: str, params: Params | None = None,
         for column in ("x", "y", "w", "h", "area", "class_rank"):  # not stored: 156 MB at 3.25M predictions
             inputs.dt.pop(column, None)
         M.write_match_tables(ws, run, inputs, m, facts, IOU_THRS)
+    if write_matches and _default(params):
+        ws.store_summary(run, f"coco {iou_type}", stats)
     step("done")
     return EvalResult(run, iou_type, params, IOU_THRS, inputs.cat_ids if params.use_cats else np.array([-1]),
                       precision, recall, stats, at_iou, per_class, notes, time.perf_counter() - t0)
+
+
+def _default(params: Params) -> bool:
+    """Whether ``params`` evaluate what pycocotools does by default (the headline IoU and score aside)."""
+    return (params.area_ranges == DEFAULT_AREAS and params.max_dets == (1, 10, 100) and params.use_cats
+            and params.img_ids is None and params.cat_ids is None and np.array_equal(params.rec_thrs, REC_THRS))
+
+
+def coco_stats_of(ws: Workspace, run: str, iou_type: str = "bbox") -> dict[str, float]:
+    """COCO's 12 numbers of a run with pycocotools' default parameters: stored by `evaluate`, else computed
+    (and stored)."""
+    stored = ws.summary(run, f"coco {iou_type}")
+    if stored is not None:
+        return stored
+    stats = evaluate(ws, run, iou_type=iou_type, write_matches=False).stats
+    ws.store_summary(run, f"coco {iou_type}", stats)
+    return stats
 
 
 def _warm_kernels(iou_type: str) -> None:

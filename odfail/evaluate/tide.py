@@ -241,7 +241,25 @@ def errors(workspace: Workspace | str, run: str, pos_threshold: float = POS_THRE
     # duplicates: predictions on an object that another prediction already found
     _, per_object = np.unique(p["error_gt"][code == _tide_kernels.E_DUPE], return_counts=True)
     duplicates = {"objects": len(per_object), "most": int(per_object.max()) if len(per_object) else 0}
+    result = ErrorsResult(run, iou_type, float(pos_threshold), float(bg_threshold), base / 100, dap,
+                          {n: int(c.sum()) for n, c in counts_k.items()}, per_class, duplicates,
+                          time.perf_counter() - t0)
+    ws.store_summary(run, summary_kind(pos_threshold, bg_threshold, iou_type),
+                     {**result.to_dict(), "per_class": {k: v.tolist() for k, v in per_class.items()}})
     step("done")
-    return ErrorsResult(run, iou_type, float(pos_threshold), float(bg_threshold), base / 100, dap,
-                        {n: int(c.sum()) for n, c in counts_k.items()}, per_class, duplicates,
-                        time.perf_counter() - t0)
+    return result
+
+
+def summary_kind(pos: float, bg: float, iou_type: str) -> str:
+    return f"tide {iou_type} {float(pos):g} {float(bg):g}"
+
+
+def errors_summary(ws: Workspace, run: str, pos: float = POS_THRESHOLD, bg: float = BG_THRESHOLD,
+                   iou_type: str = "bbox") -> dict[str, Any]:
+    """`errors`' result as stored JSON (``dAP``, ``counts``, ``per_class`` lists, ...): read if `errors` ran on
+    this run with these thresholds, else computed (and stored)."""
+    stored = ws.summary(run, summary_kind(pos, bg, iou_type))
+    if stored is not None:
+        return stored
+    errors(ws, run, pos, bg, iou_type)
+    return ws.summary(run, summary_kind(pos, bg, iou_type))

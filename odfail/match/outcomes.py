@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 # 0.05 ... 0.45, then COCO's ten as pycocotools computes them
 GRID = np.concatenate([np.round(np.arange(1, 10) * 0.05, 2), IOU_THRS])
-TABLES = ("pred_outcomes", "gt_outcomes", "class_curves", "outcome_thresholds")
+TABLES = ("pred_outcomes", "gt_outcomes", "class_curves", "outcome_thresholds")  # what one matching writes
 MAX_THRESHOLDS = 63  # bits of tp_bits / fp_bits
 
 
@@ -193,9 +193,29 @@ def _write(ws: Workspace, run: str, o: Outcomes) -> None:
         os.replace(tmp, target)
 
 
+# Outcomes read in this process: (files' stamps, Outcomes) per run's file, so that one report or comparison reads
+# them once; the arrays are not to be written to.
+_CACHE: dict[str, tuple[tuple, Outcomes]] = {}
+
+
 def _read(ws: Workspace, run: str) -> Outcomes | None:
-    if not all(ws.table_path(t, run).exists() for t in TABLES):
+    paths = [ws.table_path(t, run) for t in TABLES]
+    try:
+        stamp = tuple((st.st_ino, st.st_mtime_ns, st.st_size) for st in map(os.stat, paths))
+    except FileNotFoundError:
         return None
+    key = str(paths[0])
+    cached = _CACHE.get(key)
+    if cached is not None and cached[0] == stamp:
+        return cached[1]
+    result = _load(ws, run)
+    if len(_CACHE) > 8:
+        _CACHE.clear()
+    _CACHE[key] = (stamp, result)
+    return result
+
+
+def _load(ws: Workspace, run: str) -> Outcomes:
     import pyarrow.parquet as pq
 
     def load(name: str) -> dict[str, np.ndarray]:

@@ -76,8 +76,10 @@ SCHEMAS: dict[str, str] = {
     "class_curves": ("run VARCHAR, iou_threshold DOUBLE, category_id BIGINT, npig BIGINT, recall DOUBLE, "
                      "precision_101 DOUBLE[]"),
     "outcome_thresholds": "run VARCHAR, bit BIGINT, iou_threshold DOUBLE",
+    # small JSON results of whole-run steps (COCO's 12 numbers, TIDE's dAP), so that comparisons read them
+    "summaries": "run VARCHAR, kind VARCHAR, summary VARCHAR",
 }
-_OUTCOMES = ("pred_outcomes", "gt_outcomes", "class_curves", "outcome_thresholds")
+_OUTCOMES = ("pred_outcomes", "gt_outcomes", "class_curves", "outcome_thresholds", "summaries")
 # Tables stored one file per run, in a folder of that name.
 PER_RUN = ("predictions", "matches", "gt_matches", "match_pairs", "tide_matches", "pred_masks", *_OUTCOMES)
 # Per-run tables computed from a run and the GT: stale (deleted) when either is ingested again.
@@ -389,6 +391,38 @@ class Workspace:
                 notes.append(f"run {run!r}: {no_gt_cat:,} predictions are of categories without any GT "
                              "(COCO leaves those categories out of AP)")
         return WorkspaceInfo(self.path, n_img, n_cat, n_gt, crowd, runs, notes)
+
+    def summary(self, run: str, kind: str) -> dict[str, Any] | None:
+        """A stored summary of a whole-run step (`store_summary`), or None."""
+        import json
+
+        path = self.table_path("summaries", run)
+        if not path.exists():
+            return None
+        con = self.engine()
+        try:
+            rows = con.execute(f"select summary from read_parquet({quote(str(path))}) where kind = $kind",
+                               {"kind": kind}).fetchall()
+        finally:
+            con.close()
+        return json.loads(rows[0][0]) if rows else None
+
+    def store_summary(self, run: str, kind: str, doc: dict[str, Any]) -> None:
+        """Keep ``doc`` (JSON-able) as the run's summary of ``kind``, replacing an older one of that kind."""
+        import json
+
+        path = self.table_path("summaries", run)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".parquet.{os.getpid()}.tmp")
+        older = (f"select * from read_parquet({quote(str(path))}) where kind <> $kind union all "
+                 if path.exists() else "")
+        con = self.engine()
+        try:
+            con.execute(f"copy ({older} select $run as run, $kind as kind, $doc as summary) to {quote(str(tmp))} "
+                        "(format parquet)", {"run": run, "kind": kind, "doc": json.dumps(doc)})
+        finally:
+            con.close()
+        os.replace(tmp, path)
 
     # ---- writing ----
     def swap_in(self, staged: dict[Path, Path | None], rebuild_catalog: bool = True) -> None:
