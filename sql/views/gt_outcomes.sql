@@ -3,13 +3,7 @@
    grain: one row per GT per run; key: (run, gt_id).
    ignored: crowd (never counted); found: matched by a prediction scoring >= score_threshold; match_score: that
    prediction's score (null = missed). */
-with thresholds as (
-    select run, bit, iou_threshold
-    from read_parquet('{workspace}/outcome_thresholds/*.parquet', union_by_name = true)
-    where abs(iou_threshold - coalesce(getvariable('iou_threshold')::DOUBLE, 0.5)) < 1e-9
-),
-
-outcomes as (
+with outcomes as (
     select * from read_parquet('{workspace}/gt_outcomes/*.parquet', union_by_name = true)
 ),
 
@@ -21,6 +15,6 @@ final as (
             and coalesce(o.match_score[t.bit + 1] >= coalesce(getvariable('score_threshold')::DOUBLE, '-inf'::DOUBLE)
                          and not isnan(o.match_score[t.bit + 1]), false) as found
     from outcomes as o
-    join thresholds as t on t.run = o.run
+    join outcome_threshold as t on t.run = o.run
 )
 select * from final

@@ -3,13 +3,7 @@
    `set variable iou_threshold = 0.3` (any of the run's stored thresholds: 0.05 ... 0.95 in steps of 0.05).
    grain: one row per prediction per run; key: (run, pred_id).
    outcome: 'TP', 'FP', or 'ignored' (matched a crowd region, or cut by COCO's 100 best per image and class). */
-with thresholds as (
-    select run, bit, iou_threshold
-    from read_parquet('{workspace}/outcome_thresholds/*.parquet', union_by_name = true)
-    where abs(iou_threshold - coalesce(getvariable('iou_threshold')::DOUBLE, 0.5)) < 1e-9
-),
-
-outcomes as (
+with outcomes as (
     select * from read_parquet('{workspace}/pred_outcomes/*.parquet', union_by_name = true)
 ),
 
@@ -25,6 +19,6 @@ final as (
             else 'ignored'
         end as outcome
     from outcomes as o
-    join thresholds as t on t.run = o.run
+    join outcome_threshold as t on t.run = o.run
 )
 select * from final
