@@ -146,8 +146,7 @@ def per_class(workspace: Workspace | str, run: str, iou: float = 0.5, score: flo
     if errors is not None:
         table = table.join(errors, on="category_id", how="left").with_columns(
             pl.col(c).fill_null(0) for c in errors.columns if c != "category_id")
-    return PerClassResult(run, float(o.thresholds[t]) if abs(o.thresholds[t] - iou) > 1e-12 else float(iou),
-                          score, table)
+    return PerClassResult(run, float(iou), score, table)
 
 
 def _error_counts(ws: Workspace, run: str) -> pl.DataFrame | None:

@@ -244,10 +244,14 @@ def errors(workspace: Workspace | str, run: str, pos_threshold: float = POS_THRE
     result = ErrorsResult(run, iou_type, float(pos_threshold), float(bg_threshold), base / 100, dap,
                           {n: int(c.sum()) for n, c in counts_k.items()}, per_class, duplicates,
                           time.perf_counter() - t0)
-    ws.store_summary(run, summary_kind(pos_threshold, bg_threshold, iou_type),
-                     {**result.to_dict(), "per_class": {k: v.tolist() for k, v in per_class.items()}})
+    ws.store_summary(run, summary_kind(pos_threshold, bg_threshold, iou_type), _summary(result))
     step("done")
     return result
+
+
+def _summary(result: ErrorsResult) -> dict[str, Any]:
+    """What `errors` stores of its result for later readers (`errors_summary`): JSON, per-class arrays as lists."""
+    return {**result.to_dict(), "per_class": {k: v.tolist() for k, v in result.per_class.items()}}
 
 
 def summary_kind(pos: float, bg: float, iou_type: str) -> str:
@@ -259,7 +263,4 @@ def errors_summary(ws: Workspace, run: str, pos: float = POS_THRESHOLD, bg: floa
     """`errors`' result as stored JSON (``dAP``, ``counts``, ``per_class`` lists, ...): read if `errors` ran on
     this run with these thresholds, else computed (and stored)."""
     stored = ws.summary(run, summary_kind(pos, bg, iou_type))
-    if stored is not None:
-        return stored
-    errors(ws, run, pos, bg, iou_type)
-    return ws.summary(run, summary_kind(pos, bg, iou_type))
+    return stored if stored is not None else _summary(errors(ws, run, pos, bg, iou_type))
