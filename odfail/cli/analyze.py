@@ -27,9 +27,16 @@ ScoreOpt = Annotated[float | None, typer.Option("--score", help="Count only pred
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
 
 
+metric_app = typer.Typer(help="Custom quality metrics: an SQL expression over the gt, predictions or images view, "
+                              "stored in the workspace and usable wherever a built-in metric is.",
+                         no_args_is_help=True)
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(analyze_app, name="analyze")
+    app.add_typer(metric_app, name="metric")
     app.command("compare")(compare)
+    app.command("metrics")(metrics)
 
 
 @analyze_app.callback()
@@ -114,3 +121,122 @@ def compare(
     _check_iou(iou)
     result = run_compare(workspace, run[0], run[1], iou, score)
     _emit(result, format, result.per_class)
+
+
+class Bucketing(str, Enum):
+    equal_width = "equal-width"
+    quantile = "quantile"
+
+
+@analyze_app.command("by-metric")
+def by_metric(ctx: typer.Context,
+              metric: Annotated[str, typer.Argument(help="A metric name (`odfail metrics -w WS` lists them).")],
+              buckets: Annotated[int, typer.Option("--buckets", help="Number of buckets.")] = 10,
+              bucketing: Annotated[Bucketing, typer.Option("--bucketing", help="equal-width over [min, max] of both "
+                                                           "sides, or quantile.")] = Bucketing.equal_width,
+              iou: IouOpt = 0.5, score: ScoreOpt = None,
+              per_class: Annotated[bool, typer.Option("--per-class", help="Also per class (same buckets).")] = False,
+              format: FormatOpt = Format.table) -> None:
+    """Precision and recall per bucket of a metric, with TP/FP and found/FN counts: predictions are bucketed by
+    their own value (precision), GT objects by theirs (recall)."""
+    from odfail.analysis.by_metric import by_metric as run
+
+    _check_iou(iou)
+    _emit(run(ctx.obj["workspace"], ctx.obj["run"], metric, buckets, bucketing.value, iou, score, per_class), format)
+
+
+@analyze_app.command("importance")
+def importance(ctx: typer.Context, iou: IouOpt = 0.5, score: ScoreOpt = None,
+               format: FormatOpt = Format.table) -> None:
+    """Which metrics explain the outcome (TP for predictions, found for GT): mutual information (k-NN, nats),
+    Pearson and Spearman correlation per metric and side, ranked by mutual information."""
+    from odfail.analysis.by_metric import importance as run
+
+    _check_iou(iou)
+    _emit(run(ctx.obj["workspace"], ctx.obj["run"], iou, score), format)
+
+
+@analyze_app.command("outliers")
+def outliers(ctx: typer.Context,
+             metric: Annotated[str, typer.Argument(help="A metric name.")],
+             limit: Annotated[int, typer.Option("--limit", help="Objects listed per side, farthest first.")] = 100,
+             format: FormatOpt = Format.table) -> None:
+    """Objects outside the IQR fences of a metric: moderate (1.5 x IQR) and severe (2.5 x IQR)."""
+    from odfail.analysis.by_metric import outliers as run
+
+    _emit(run(ctx.obj["workspace"], ctx.obj["run"], metric, limit), format)
+
+
+@analyze_app.command("distribution")
+def distribution(ctx: typer.Context, score: ScoreOpt = None,
+                 format: Annotated[Format, typer.Option("--format", "-f", help="table or json.")] = Format.table
+                 ) -> None:
+    """The data: class frequency (GT, predictions, predictions above --score), COCO sizes per class, objects per
+    image, image sizes, class co-occurrence."""
+    from odfail.analysis.distribution import distribution as run
+
+    _emit(run(ctx.obj["workspace"], ctx.obj["run"], score), format)
+
+
+def metrics(workspace: WorkspaceOpt, format: FormatOpt = Format.table) -> None:
+    """List the quality metrics: built-in and custom, with the side they are on and what they measure."""
+    import json
+
+    from odfail.analysis.metrics import registry
+    from odfail.store.workspace import Workspace
+
+    rows = [{"name": m.name, "on": m.on, "description": m.description, "sql": m.sql}
+            for m in registry(Workspace(workspace))]
+    if format is Format.json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    for r in rows:
+        typer.echo(f"{r['name']:<18} {r['on']:<12} {r['description']}")
+
+
+@metric_app.command("add")
+def metric_add(
+    workspace: WorkspaceOpt,
+    name: Annotated[str, typer.Argument(help="Metric name: lowercase letters, digits, '_'.")],
+    on: Annotated[str, typer.Option("--on", help="gt, predictions or images: the view the expression reads.")],
+    sql: Annotated[str | None, typer.Option("--sql", help="An SQL expression over that view's columns, e.g. "
+                                                          "\"w * h / 1000\".")] = None,
+    file: Annotated[str | None, typer.Option("--file", help="Read the expression from a file.")] = None,
+    description: Annotated[str | None, typer.Option("--description", help="One line for `odfail metrics`.")] = None,
+) -> None:
+    """Add a custom metric: checked (a numeric expression that evaluates on every row) before it is stored."""
+    from pathlib import Path
+
+    from odfail.analysis.metrics import add_custom
+    from odfail.exceptions import WorkspaceError
+    from odfail.store.workspace import Workspace
+
+    if (sql is None) == (file is None):
+        raise WorkspaceError("give the expression with exactly one of --sql or --file")
+    if file is not None:
+        try:
+            sql = Path(file).read_text()
+        except OSError as e:
+            raise WorkspaceError(f"--file {file}: {e.strerror}") from None
+    m = add_custom(Workspace(workspace), name, on, sql, description)
+    typer.echo(f"added {m.name} on {m.on}: {m.sql}")
+
+
+@metric_app.command("list")
+def metric_list(workspace: WorkspaceOpt) -> None:
+    """The workspace's custom metrics."""
+    from odfail.analysis.metrics import custom
+    from odfail.store.workspace import Workspace
+
+    for m in custom(Workspace(workspace)):
+        typer.echo(f"{m.name:<18} {m.on:<12} {m.sql}")
+
+
+@metric_app.command("remove")
+def metric_remove(workspace: WorkspaceOpt, name: Annotated[str, typer.Argument(help="Custom metric name.")]) -> None:
+    """Remove a custom metric."""
+    from odfail.analysis.metrics import remove_custom
+    from odfail.store.workspace import Workspace
+
+    remove_custom(Workspace(workspace), name)
+    typer.echo(f"removed {name}")

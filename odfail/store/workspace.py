@@ -40,6 +40,10 @@ if TYPE_CHECKING:  # heavy imports stay off the CLI start-up path
 CATALOG = "catalog.duckdb"
 # Bumped whenever the stored tables change shape; a workspace of another format is refused with a clear message.
 FORMAT = "3"
+# the built-in object metrics (odfail.analysis.metrics), as stored for GT and predictions alike
+_OBJECT_METRICS = ("area DOUBLE, relative_area DOUBLE, width DOUBLE, height DOUBLE, aspect_ratio DOUBLE, "
+                   "border_closeness DOUBLE, duplicate_iou DOUBLE, crowding_iou DOUBLE, best_iou DOUBLE, "
+                   "objects_in_image DOUBLE, density DOUBLE")
 # Column lists of every stored table; the single source of truth for empty files and for the README.
 SCHEMAS: dict[str, str] = {
     "images": "image_id BIGINT, file_name VARCHAR, width INTEGER, height INTEGER",
@@ -78,8 +82,14 @@ SCHEMAS: dict[str, str] = {
     "outcome_thresholds": "run VARCHAR, bit BIGINT, iou_threshold DOUBLE",
     # small JSON results of whole-run steps (COCO's 12 numbers, TIDE's dAP), so that comparisons read them
     "summaries": "run VARCHAR, kind VARCHAR, summary VARCHAR",
+    # quality metrics (odfail.analysis.metrics), written by the first metric analysis; custom metrics add columns
+    "gt_metrics": "run VARCHAR, gt_id BIGINT, image_id BIGINT, category_id BIGINT, " + _OBJECT_METRICS,
+    "prediction_metrics": ("run VARCHAR, pred_id BIGINT, confidence DOUBLE, image_id BIGINT, category_id BIGINT, "
+                           + _OBJECT_METRICS),
+    "image_metrics": "run VARCHAR, image_id BIGINT, objects_in_image DOUBLE, density DOUBLE",
 }
-_OUTCOMES = ("pred_outcomes", "gt_outcomes", "class_curves", "outcome_thresholds", "summaries")
+_OUTCOMES = ("pred_outcomes", "gt_outcomes", "class_curves", "outcome_thresholds", "summaries", "gt_metrics",
+             "prediction_metrics", "image_metrics")
 # Tables stored one file per run, in a folder of that name.
 PER_RUN = ("predictions", "matches", "gt_matches", "match_pairs", "tide_matches", "pred_masks", *_OUTCOMES)
 # Per-run tables computed from a run and the GT: stale (deleted) when either is ingested again.

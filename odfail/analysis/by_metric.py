@@ -1,0 +1,491 @@
+"""What the metrics explain: precision and recall by metric bucket with outcome counts, metric importance
+(mutual information and correlation with the outcome), and outliers.
+
+Outcomes are COCO's at the IoU and score asked for (area "all", maxDets 100, crowd ignored), from the stored
+outcomes: a prediction has one if it is a TP or an FP there; a GT if it is not crowd (found or missed). A
+prediction is bucketed by its own metric value (for precision), a GT by its own (for recall); image metrics are
+the values of the object's image.
+
+Bucketing: ``equal-width`` spans [min, max] of the metric over every object with an outcome, both sides
+together, so that precision and recall share one axis; bucket i = floor((v - min) / (max - min) * N), the maximum
+in the last bucket; a constant metric is one bucket. ``quantile``: edges at the i/N quantiles of those pooled
+values (numpy's linear interpolation); a value equal to an inner edge goes to the bucket above it, and equal edges
+(many ties) merge their buckets, so there may be fewer than N. Unlike Encord Active, recall is found / GT (it
+divides FN by FN + TP + FP) and values are not rounded to bucket.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from odfail.analysis.metrics import Metric, MetricTables
+    from odfail.match.outcomes import Outcomes
+    from odfail.store.workspace import Workspace
+
+BUCKETINGS = ("equal-width", "quantile")
+K_NEIGHBOURS = 3  # scikit-learn's mutual_info_classif default (Ross 2014)
+
+
+@dataclass
+class Joined:
+    """A metric's values beside the outcomes: per side, the objects with an outcome. ``pred``: value, tp (else FP),
+    category_id, id; ``gt``: value, found (else missed), category_id, id. None where the metric is not defined on
+    that side."""
+
+    metric: str
+    pred: dict[str, np.ndarray] | None
+    gt: dict[str, np.ndarray] | None
+
+
+def _sides(metric: Metric) -> tuple[bool, bool]:
+    """(on predictions, on GT)."""
+    return metric.on in ("predictions", "both", "images"), metric.on in ("gt", "both", "images")
+
+
+def _per_image(image_ids: np.ndarray, images: np.ndarray) -> np.ndarray:
+    """How many of ``image_ids`` fall on each image of ``images`` (sorted ids)."""
+    return np.bincount(np.searchsorted(images, image_ids), minlength=len(images)).astype(np.float64)
+
+
+class Context:
+    """A run's outcomes and metric tables, lined up once for any number of metrics at one IoU and score."""
+
+    def __init__(self, ws: Workspace, run: str, iou: float, score: float | None):
+        from odfail.analysis.metrics import metric_tables
+        from odfail.match.outcomes import outcomes
+
+        self.ws, self.run, self.iou, self.score = ws, run, iou, score
+        self.o: Outcomes = outcomes(ws, run, (iou,))
+        self.t: MetricTables = metric_tables(ws, run)
+        tp, fp = self.o.tp_fp(iou, score)
+        self.p_rows = np.flatnonzero(tp | fp)  # outcome predictions, in the outcomes' order
+        self.p_tp = tp[self.p_rows]
+        # metric rows of those predictions (metric tables are in stored order, outcomes in accumulation order)
+        ids = self.t.predictions["pred_id"]
+        order = np.argsort(ids, kind="stable")
+        self.p_metric_rows = order[np.searchsorted(ids[order], self.o.pred["pred_id"][self.p_rows])]
+        found = self.o.found(iou, score)
+        regular = ~self.o.gt["ignored"]
+        self.g_rows = np.flatnonzero(regular)
+        self.g_found = found[self.g_rows]
+        gid = self.t.gt["gt_id"]
+        if not np.array_equal(gid, self.o.gt["gt_id"]):  # both are in the stored GT order; guard it
+            order = np.argsort(gid, kind="stable")
+            self.g_metric_rows = order[np.searchsorted(gid[order], self.o.gt["gt_id"][self.g_rows])]
+        else:
+            self.g_metric_rows = self.g_rows
+        self._dynamic: dict[str, np.ndarray] | None = None
+
+    def dynamic(self) -> dict[str, np.ndarray]:
+        """missing_objects and false_positives per image (sorted ids in ``image_id``) at this IoU and score."""
+        if self._dynamic is None:
+            images = self.t.images["image_id"]
+            found = self.o.found(self.iou, self.score)
+            missed = ~self.o.gt["ignored"] & ~found
+            _, fp = self.o.tp_fp(self.iou, self.score)
+            self._dynamic = {"image_id": images,
+                             "missing_objects": _per_image(self.o.gt["image_id"][missed], images),
+                             "false_positives": _per_image(self.o.pred["image_id"][fp], images)}
+        return self._dynamic
+
+    def values(self, metric: Metric, side: str) -> np.ndarray:
+        """The metric's value of every row of a side's metric table (NaN = null)."""
+        from odfail.analysis.metrics import DYNAMIC
+
+        table = self.t.predictions if side == "predictions" else self.t.gt
+        if metric.name in DYNAMIC:
+            d = self.dynamic()
+            return d[metric.name][np.searchsorted(d["image_id"], table["image_id"])]
+        return np.asarray(table[metric.name], dtype=np.float64)
+
+    def join(self, metric: Metric) -> Joined:
+        on_pred, on_gt = _sides(metric)
+        pred = gt = None
+        if on_pred:
+            v = self.values(metric, "predictions")[self.p_metric_rows]
+            pred = {"value": v, "tp": self.p_tp, "category_id": self.o.pred["category_id"][self.p_rows],
+                    "id": self.o.pred["pred_id"][self.p_rows]}
+        if on_gt:
+            v = self.values(metric, "gt")[self.g_metric_rows]
+            gt = {"value": v, "found": self.g_found, "category_id": self.o.gt["category_id"][self.g_rows],
+                  "id": self.o.gt["gt_id"][self.g_rows]}
+        return Joined(metric.name, pred, gt)
+
+
+def edges_of(pooled: np.ndarray, buckets: int, bucketing: str) -> np.ndarray:
+    """Bucket edges over the pooled non-null values (see the module docstring). Shape: (n_buckets + 1,)."""
+    if not len(pooled):
+        return np.zeros(0)
+    lo, hi = float(pooled.min()), float(pooled.max())
+    if lo == hi:
+        return np.array([lo, hi])
+    if bucketing == "quantile":
+        return np.unique(np.quantile(pooled, np.linspace(0, 1, buckets + 1)))
+    return lo + (hi - lo) * np.arange(buckets + 1) / buckets
+
+
+def bucket_of(v: np.ndarray, edges: np.ndarray, bucketing: str) -> np.ndarray:
+    n = len(edges) - 1
+    if n <= 1:
+        return np.zeros(len(v), np.int64)
+    if bucketing == "quantile":
+        return np.searchsorted(edges[1:-1], v, side="right").astype(np.int64)
+    lo, hi = edges[0], edges[-1]
+    return np.minimum(np.floor((v - lo) / (hi - lo) * n).astype(np.int64), n - 1)
+
+
+def _bucket_rows(j: Joined, edges: np.ndarray, bucketing: str, keep_p=None, keep_g=None) -> list[dict[str, Any]]:
+    n = max(len(edges) - 1, 0)
+    rows = [{"lo": float(edges[i]), "hi": float(edges[i + 1]), "predictions": None, "tp": None, "fp": None,
+             "precision": None, "gt": None, "found": None, "fn": None, "recall": None} for i in range(n)]
+    if j.pred is not None:
+        ok = ~np.isnan(j.pred["value"]) & (True if keep_p is None else keep_p)
+        b = bucket_of(j.pred["value"][ok], edges, bucketing)
+        tp = np.bincount(b[j.pred["tp"][ok]], minlength=n)
+        allp = np.bincount(b, minlength=n)
+        for i, r in enumerate(rows):
+            r.update(predictions=int(allp[i]), tp=int(tp[i]), fp=int(allp[i] - tp[i]),
+                     precision=float(tp[i] / allp[i]) if allp[i] else None)
+    if j.gt is not None:
+        ok = ~np.isnan(j.gt["value"]) & (True if keep_g is None else keep_g)
+        b = bucket_of(j.gt["value"][ok], edges, bucketing)
+        found = np.bincount(b[j.gt["found"][ok]], minlength=n)
+        allg = np.bincount(b, minlength=n)
+        for i, r in enumerate(rows):
+            r.update(gt=int(allg[i]), found=int(found[i]), fn=int(allg[i] - found[i]),
+                     recall=float(found[i] / allg[i]) if allg[i] else None)
+    return rows
+
+
+@dataclass(frozen=True)
+class ByMetricResult:
+    """Precision and recall per bucket of one metric, with outcome counts (see the module docstring)."""
+
+    run: str
+    metric: str
+    iou: float
+    score: float | None
+    bucketing: str
+    buckets: list[dict[str, Any]]
+    null: dict[str, dict[str, int] | None]
+    per_class: list[dict[str, Any]] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {"run": self.run, "metric": self.metric, "iou": self.iou, "score": self.score,
+             "bucketing": self.bucketing, "buckets": self.buckets, "null": self.null}
+        if self.per_class is not None:
+            d["per_class"] = self.per_class
+        return d
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    def to_polars(self) -> pl.DataFrame:
+        import polars as pl
+
+        rows = [{"category_id": None, **b} for b in self.buckets]
+        for c in self.per_class or []:
+            rows += [{"category_id": c["category_id"], **b} for b in c["buckets"]]
+        return pl.DataFrame(rows, infer_schema_length=None)
+
+    def __str__(self) -> str:
+        f = lambda v, spec="6.3f": "     -" if v is None else format(v, spec)  # noqa: E731
+        lines = [f"run {self.run!r}, {self.metric} ({self.bucketing} buckets) at IoU {self.iou:g}"
+                 + (f", score >= {self.score:g}" if self.score is not None else ""),
+                 f"  {'bucket':<23} {'preds':>8} {'TP':>7} {'FP':>7} {'prec':>6}   {'GT':>7} {'found':>7} "
+                 f"{'FN':>6} {'recall':>6}"]
+        for b in self.buckets:
+            lines.append(f"  [{b['lo']:>9.4g}, {b['hi']:>9.4g}] {f(b['predictions'], '8,d')} {f(b['tp'], '7,d')} "
+                         f"{f(b['fp'], '7,d')} {f(b['precision'])}   {f(b['gt'], '7,d')} {f(b['found'], '7,d')} "
+                         f"{f(b['fn'], '6,d')} {f(b['recall'])}")
+        nulls = [f"{side}: " + ", ".join(f"{k} {v:,}" for k, v in counts.items())
+                 for side, counts in self.null.items() if counts and any(counts.values())]
+        if nulls:
+            lines.append("  no value (not bucketed): " + "; ".join(nulls))
+        return "\n".join(lines)
+
+
+def _check(bucketing: str, buckets: int) -> None:
+    from odfail.exceptions import WorkspaceError
+
+    if bucketing not in BUCKETINGS:
+        raise WorkspaceError(f"--bucketing {bucketing}: expected equal-width or quantile")
+    if buckets < 1:
+        raise WorkspaceError(f"--buckets {buckets} must be at least 1")
+
+
+def _context(workspace, run: str, iou: float, score: float | None) -> Context:
+    from odfail.store.workspace import Workspace
+
+    ws = workspace if isinstance(workspace, Workspace) else Workspace(workspace)
+    ws.require_run(run)
+    return Context(ws, run, iou, score)
+
+
+def by_metric(workspace: Workspace | str, run: str, metric: str, buckets: int = 10, bucketing: str = "equal-width",
+              iou: float = 0.5, score: float | None = None, per_class: bool = False) -> ByMetricResult:
+    """Precision (predictions by their value) and recall (GT by theirs) per bucket of ``metric``.
+
+    Example:
+        >>> r = by_metric("ws", "baseline", "height", buckets=8)     # doctest: +SKIP
+        >>> r.to_polars()                                              # doctest: +SKIP
+    """
+    from odfail.analysis.classes import names
+    from odfail.analysis.metrics import find
+
+    _check(bucketing, buckets)
+    ctx = _context(workspace, run, iou, score)
+    m = find(ctx.ws, metric)
+    j = ctx.join(m)
+    pooled = np.concatenate([s["value"][~np.isnan(s["value"])] for s in (j.pred, j.gt) if s is not None])
+    edges = edges_of(pooled, buckets, bucketing)
+    rows = _bucket_rows(j, edges, bucketing)
+    null = {"predictions": None if j.pred is None else {
+                "tp": int((np.isnan(j.pred["value"]) & j.pred["tp"]).sum()),
+                "fp": int((np.isnan(j.pred["value"]) & ~j.pred["tp"]).sum())},
+            "gt": None if j.gt is None else {
+                "found": int((np.isnan(j.gt["value"]) & j.gt["found"]).sum()),
+                "fn": int((np.isnan(j.gt["value"]) & ~j.gt["found"]).sum())}}
+    classes = None
+    if per_class:
+        name = names(ctx.ws)
+        classes = [{"category_id": int(c), "name": name.get(int(c)),
+                    "buckets": _bucket_rows(j, edges, bucketing,
+                                            None if j.pred is None else j.pred["category_id"] == c,
+                                            None if j.gt is None else j.gt["category_id"] == c)}
+                   for c in ctx.o.cat_ids]
+    return ByMetricResult(run, metric, float(iou), score, bucketing, rows, null, classes)
+
+
+# ---- importance ----
+
+def _digamma_table(n: int) -> np.ndarray:
+    """digamma(k) for k = 0 .. n (k >= 1 used): -Euler's gamma + the harmonic number H(k - 1)."""
+    h = np.concatenate([[0.0], np.cumsum(1.0 / np.arange(1, max(n, 1) + 1))])
+    out = np.empty(n + 1)
+    out[0] = np.nan
+    out[1:] = -np.euler_gamma + h[: n]
+    return out
+
+
+def mutual_information(x: np.ndarray, y: np.ndarray, k: int = K_NEIGHBOURS) -> float:
+    """Mutual information (nats) between a continuous x and a discrete y: Ross (2014)'s k-nearest-neighbour
+    estimator, as scikit-learn's ``mutual_info_classif`` computes it (k = 3), in one dimension: within each class
+    the distance to the k-th nearest neighbour of the same class (k = min(k, class size - 1); classes of one point
+    left out), then the points of any class within a hair less than that distance (itself included).
+
+    Ties (a count, a rounded score) are broken as scikit-learn breaks them, deterministically: x is scaled to unit
+    variance and noise of 1e-10 x max(1, mean |x|) drawn from ``numpy.random.RandomState(0)`` is added, in row
+    order; scikit-learn's ``mutual_info_classif(..., random_state=0)`` of the same rows gives the same number."""
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y)
+    if len(x):
+        std = x.std()
+        if std > 10 * np.finfo(np.float64).eps:
+            x = x / std
+        x = x + 1e-10 * max(1.0, float(np.mean(np.abs(x)))) * np.random.RandomState(0).standard_normal(len(x))
+    labels, counts = np.unique(y, return_counts=True)
+    keep = np.isin(y, labels[counts > 1])
+    x, y = x[keep], y[keep]
+    n = len(x)
+    if n == 0:
+        return 0.0
+    radius = np.empty(n)
+    k_all = np.empty(n, np.int64)
+    count_all = np.empty(n, np.int64)
+    for label in np.unique(y):
+        rows = np.flatnonzero(y == label)
+        kk = min(k, len(rows) - 1)
+        order = rows[np.argsort(x[rows], kind="stable")]
+        v = x[order]
+        # the k nearest of a sorted point are among its k neighbours on either side
+        dists = np.full((len(v), 2 * kk), np.inf)
+        for s in range(1, kk + 1):
+            dists[s:, s - 1] = v[s:] - v[:-s]
+            dists[:-s, kk + s - 1] = v[s:] - v[:-s]
+        radius[order] = np.nextafter(np.sort(dists, axis=1)[:, kk - 1], 0)
+        k_all[order] = kk
+        count_all[order] = len(rows)
+    # points within the radius (|x_j - x_i| <= r, as a k-d tree tests it): a binary search on each side, then
+    # the bounds moved off values that x +- r let in only by rounding (the k-th neighbour itself, often)
+    xs = np.sort(x)
+    lo = np.searchsorted(xs, x - radius, side="left")
+    hi = np.searchsorted(xs, x + radius, side="right")
+    for _ in range(4):
+        out_hi = (hi > 0) & (xs[np.maximum(hi - 1, 0)] - x > radius)
+        out_lo = (lo < n) & (x - xs[np.minimum(lo, n - 1)] > radius)
+        if not (out_hi.any() or out_lo.any()):
+            break
+        hi -= out_hi
+        lo += out_lo
+    m = hi - lo
+    psi = _digamma_table(n)
+    mi = psi[n] + psi[k_all].mean() - psi[count_all].mean() - psi[m].mean()
+    return max(0.0, float(mi))
+
+
+def _ranks(v: np.ndarray) -> np.ndarray:
+    """Average ranks (ties share the mean of their ranks), as Spearman's correlation uses."""
+    order = np.argsort(v, kind="stable")
+    sv = v[order]
+    starts = np.r_[0, np.flatnonzero(sv[1:] != sv[:-1]) + 1]
+    ends = np.r_[starts[1:], len(v)]
+    avg = (starts + ends - 1) / 2.0
+    ranks = np.empty(len(v))
+    ranks[order] = np.repeat(avg, ends - starts)
+    return ranks
+
+
+def _pearson(a: np.ndarray, b: np.ndarray) -> float | None:
+    if len(a) < 2 or a.std() == 0 or b.std() == 0:
+        return None
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+@dataclass(frozen=True)
+class ImportanceResult:
+    """One row per (metric, side) ranked by ``mi``: mi (nats), pearson, spearman, n (objects with a value)."""
+
+    run: str
+    iou: float
+    score: float | None
+    rows: list[dict[str, Any]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"run": self.run, "iou": self.iou, "score": self.score, "metrics": self.rows}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    def to_polars(self) -> pl.DataFrame:
+        import polars as pl
+
+        return pl.DataFrame(self.rows, schema={"metric": pl.String, "side": pl.String, "mi": pl.Float64,
+                                               "pearson": pl.Float64, "spearman": pl.Float64, "n": pl.Int64})
+
+    def __str__(self) -> str:
+        f = lambda v: "     -" if v is None else f"{v:6.3f}"  # noqa: E731
+        lines = [f"run {self.run!r}: which metrics explain the outcome at IoU {self.iou:g} (TP for predictions, "
+                 "found for GT)", f"  {'metric':<20} {'side':<12} {'MI':>6} {'pearson':>8} {'spearman':>8} {'n':>9}"]
+        lines += [f"  {r['metric']:<20} {r['side']:<12} {f(r['mi'])} {f(r['pearson']):>8} {f(r['spearman']):>8} "
+                  f"{r['n']:>9,}" for r in self.rows]
+        return "\n".join(lines)
+
+
+def importance(workspace: Workspace | str, run: str, iou: float = 0.5, score: float | None = None
+               ) -> ImportanceResult:
+    """Every metric against the outcome, per side: mutual information, Pearson and Spearman correlation.
+
+    Example:
+        >>> importance("ws", "baseline").to_polars().head()   # doctest: +SKIP
+    """
+    from odfail.analysis.metrics import registry
+
+    ctx = _context(workspace, run, iou, score)
+    rows = []
+    for m in registry(ctx.ws):
+        j = ctx.join(m)
+        for side, part, flag in (("predictions", j.pred, "tp"), ("gt", j.gt, "found")):
+            if part is None:
+                continue
+            ok = ~np.isnan(part["value"])
+            x, y = part["value"][ok], part[flag][ok]
+            yf = y.astype(np.float64)
+            rows.append({"metric": m.name, "side": side, "mi": mutual_information(x, y) if len(x) else None,
+                         "pearson": _pearson(x, yf), "spearman": _pearson(_ranks(x), _ranks(yf)) if len(x) else None,
+                         "n": int(len(x))})
+    rows.sort(key=lambda r: -1.0 if r["mi"] is None else -r["mi"])
+    return ImportanceResult(run, float(iou), score, rows)
+
+
+# ---- outliers ----
+
+MODERATE, SEVERE = 1.5, 2.5
+
+
+@dataclass(frozen=True)
+class OutliersResult:
+    """Per side of the metric: quartiles (numpy's linear interpolation, Hyndman-Fan type 7), IQR, the moderate
+    (1.5 x IQR) and severe (2.5 x IQR) fences, the counts outside them, and the objects outside the moderate fences
+    (``objects``: id, image_id, category_id, value, severity), farthest first, at most ``limit``."""
+
+    run: str
+    metric: str
+    sides: list[dict[str, Any]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"run": self.run, "metric": self.metric, "sides": self.sides}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    def to_polars(self) -> pl.DataFrame:
+        import polars as pl
+
+        return pl.DataFrame([{"side": s["side"], **o} for s in self.sides for o in s["objects"]],
+                            infer_schema_length=None)
+
+    def __str__(self) -> str:
+        lines = [f"run {self.run!r}: outliers of {self.metric}"]
+        for s in self.sides:
+            lines.append(f"  {s['side']}: Q1 {s['q1']:.4g}, Q3 {s['q3']:.4g}, IQR {s['iqr']:.4g}; moderate outside "
+                         f"[{s['moderate'][0]:.4g}, {s['moderate'][1]:.4g}]: {s['n_moderate']:,}, severe outside "
+                         f"[{s['severe'][0]:.4g}, {s['severe'][1]:.4g}]: {s['n_severe']:,} of {s['n']:,}")
+            for o in s["objects"][:10]:
+                lines.append(f"    {o['severity']:<8} {s['key']} {o['id']} image {o['image_id']} "
+                             f"value {o['value']:.4g}")
+        return "\n".join(lines)
+
+
+def outliers(workspace: Workspace | str, run: str, metric: str, limit: int = 100) -> OutliersResult:
+    """Objects (or images) whose metric lies outside the IQR fences, as Encord Active flags them."""
+    from odfail.analysis.metrics import DYNAMIC, find, metric_tables
+    from odfail.store.workspace import Workspace
+
+    ws = workspace if isinstance(workspace, Workspace) else Workspace(workspace)
+    ws.require_run(run)
+    m = find(ws, metric)
+    t = metric_tables(ws, run)
+    if m.name in DYNAMIC:
+        d = Context(ws, run, 0.5, None).dynamic()
+        parts = [("images", "image_id", d["image_id"], d[m.name], d["image_id"], None)]
+    else:
+        on_pred, on_gt = _sides(m)
+        parts = []
+        if m.on == "images":
+            parts.append(("images", "image_id", t.images["image_id"], t.images[m.name], t.images["image_id"], None))
+        else:
+            if on_pred:
+                p = t.predictions
+                parts.append(("predictions", "pred_id", p["pred_id"], p[m.name], p["image_id"], p["category_id"]))
+            if on_gt:
+                parts.append(("gt", "gt_id", t.gt["gt_id"], t.gt[m.name], t.gt["image_id"], t.gt["category_id"]))
+    sides = []
+    for side, key, ids, values, image_ids, cats in parts:
+        v = np.asarray(values, dtype=np.float64)
+        ok = ~np.isnan(v)
+        if not ok.any():
+            continue
+        q1, q3 = (float(q) for q in np.quantile(v[ok], [0.25, 0.75]))
+        iqr = q3 - q1
+        mod = (q1 - MODERATE * iqr, q3 + MODERATE * iqr)
+        sev = (q1 - SEVERE * iqr, q3 + SEVERE * iqr)
+        out = ok & ((v < mod[0]) | (v > mod[1]))
+        severe = ok & ((v < sev[0]) | (v > sev[1]))
+        rows = np.flatnonzero(out)
+        distance = np.maximum(mod[0] - v[rows], v[rows] - mod[1])
+        rows = rows[np.argsort(-distance, kind="stable")][:limit]
+        objects = [{"id": int(ids[r]), "image_id": int(image_ids[r]),
+                    "category_id": None if cats is None else int(cats[r]), "value": float(v[r]),
+                    "severity": "severe" if severe[r] else "moderate"} for r in rows]
+        sides.append({"side": side, "key": key, "n": int(ok.sum()), "q1": q1, "q3": q3, "iqr": iqr,
+                      "moderate": list(mod), "severe": list(sev), "n_moderate": int(out.sum()),
+                      "n_severe": int(severe.sum()), "objects": objects})
+    return OutliersResult(run, metric, sides)
