@@ -213,6 +213,21 @@ def test_importance_equals_scikit_learn_on_continuous_metrics(tmp_path):
                                                                                        key=lambda n: -theirs[n])
 
 
+def test_spearman_of_importance_equals_scipys_with_heavy_ties():
+    """A metric that is 0 for most objects (best_iou of background false positives) with tiny positive values
+    among them: the ranks are the average ranks of the values themselves, not of their tie-broken order."""
+    from scipy.stats import pearsonr, spearmanr
+
+    from odfail.analysis.by_metric import _importance_row
+
+    rng = np.random.default_rng(2)
+    x = np.where(rng.random(20000) < 0.7, 0.0, rng.random(20000) ** 8)
+    y = rng.random(20000) < 0.2 + 0.5 * x
+    row = _importance_row("m", "predictions", x, y)
+    assert row["spearman"] == pytest.approx(spearmanr(x, y).statistic, abs=1e-12)
+    assert row["pearson"] == pytest.approx(pearsonr(x, y).statistic, abs=1e-12)
+
+
 def test_mutual_information_of_random_data_equals_scikit_learn():
     from sklearn.feature_selection import mutual_info_classif
 

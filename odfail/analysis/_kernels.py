@@ -120,3 +120,45 @@ def covered_area(x, y, w, h, img, width, height, n_img):
             total += covered * (hi - lo)
         out[i] = total
     return out
+
+
+@njit(**_JIT)
+def knn_counts(xs, label, k, n_labels):
+    """The counts of Ross (2014)'s k-NN mutual information estimator in one dimension, over values sorted
+    ascending (``xs``) with their class (``label``, in [0, n_labels)). For each point of a class with at least
+    two points: k (min(k, class size - 1)), the class size, and m, the points of any class whose distance is at
+    most a hair (``nextafter`` towards 0) less than the distance to its k-th nearest neighbour of its class,
+    itself included. Returns (used, k, class size, m); used is False for points alone in their class."""
+    n = len(xs)
+    order, off = counting_order(label, n_labels)  # stable: a class's positions in ascending order
+    used = np.zeros(n, dtype=np.bool_)
+    k_all = np.zeros(n, dtype=np.int64)
+    size = np.zeros(n, dtype=np.int64)
+    m = np.zeros(n, dtype=np.int64)
+    for c in range(n_labels):
+        start, end = off[c], off[c + 1]
+        if end - start < 2:
+            continue
+        kk = min(k, end - start - 1)
+        for a in range(start, end):
+            i = order[a]
+            lo, hi, d = a - 1, a + 1, 0.0
+            for _ in range(kk):  # the kk nearest of the class lie next to it in sorted order
+                dl = xs[i] - xs[order[lo]] if lo >= start else np.inf
+                dr = xs[order[hi]] - xs[i] if hi < end else np.inf
+                if dl <= dr:
+                    d, lo = dl, lo - 1
+                else:
+                    d, hi = dr, hi + 1
+            r = np.nextafter(d, 0.0)
+            count = 1
+            j = i - 1
+            while j >= 0 and xs[i] - xs[j] <= r:
+                count += 1
+                j -= 1
+            j = i + 1
+            while j < n and xs[j] - xs[i] <= r:
+                count += 1
+                j += 1
+            used[i], k_all[i], size[i], m[i] = True, kk, end - start, count
+    return used, k_all, size, m
