@@ -244,11 +244,16 @@ def by_metric(workspace: Workspace | str, run: str, metric: str, buckets: int = 
         >>> r = by_metric("ws", "baseline", "height", buckets=8)     # doctest: +SKIP
         >>> r.to_polars()                                              # doctest: +SKIP
     """
+    _check(bucketing, buckets)
+    return by_metric_in(_context(workspace, run, iou, score), metric, buckets, bucketing, per_class)
+
+
+def by_metric_in(ctx: Context, metric: str, buckets: int = 10, bucketing: str = "equal-width",
+                 per_class: bool = False) -> ByMetricResult:
+    """`by_metric` over an existing `Context` (several metrics of one run at one IoU read its tables once)."""
     from odfail.analysis.classes import names
     from odfail.analysis.metrics import find
 
-    _check(bucketing, buckets)
-    ctx = _context(workspace, run, iou, score)
     m = find(ctx.ws, metric)
     j = ctx.join(m)
     pooled = np.concatenate([s["value"][~np.isnan(s["value"])] for s in (j.pred, j.gt) if s is not None])
@@ -268,7 +273,7 @@ def by_metric(workspace: Workspace | str, run: str, metric: str, buckets: int = 
                                             None if j.pred is None else j.pred["category_id"] == c,
                                             None if j.gt is None else j.gt["category_id"] == c)}
                    for c in ctx.o.cat_ids]
-    return ByMetricResult(run, metric, float(iou), score, bucketing, rows, null, classes)
+    return ByMetricResult(ctx.run, metric, float(ctx.iou), ctx.score, bucketing, rows, null, classes)
 
 
 # ---- importance ----
@@ -423,7 +428,7 @@ def importance(workspace: Workspace | str, run: str, iou: float = 0.5, score: fl
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
         rows = list(pool.map(lambda task: _importance_row(*task), tasks))
     rows.sort(key=lambda r: -1.0 if r["mi"] is None else -r["mi"])
-    return ImportanceResult(run, float(iou), score, rows)
+    return ImportanceResult(ctx.run, float(ctx.iou), ctx.score, rows)
 
 
 # ---- outliers ----
