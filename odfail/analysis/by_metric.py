@@ -410,11 +410,15 @@ def importance(workspace: Workspace | str, run: str, iou: float = 0.5, score: fl
     Example:
         >>> importance("ws", "baseline").to_polars().head()   # doctest: +SKIP
     """
+    return importance_in(_context(workspace, run, iou, score))
+
+
+def importance_in(ctx: Context) -> ImportanceResult:
+    """`importance` over an existing `Context`."""
     from concurrent.futures import ThreadPoolExecutor
 
     from odfail.analysis.metrics import registry
 
-    ctx = _context(workspace, run, iou, score)
     tasks = []
     sample = {side: _sample(n) for side, n in (("predictions", len(ctx.p_rows)), ("gt", len(ctx.g_rows)))}
     for m in registry(ctx.ws):
