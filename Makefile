@@ -18,7 +18,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m compileall -q odfail  # an editable install is not byte-compiled, and PYTHONDONTWRITEBYTECODE may be set
 	touch $@
 
-demo: setup ## generate a COCO-like sample, ingest it, evaluate it COCO-exactly, type its errors, check its calibration
+demo: setup ## generate a COCO-like sample, ingest it, evaluate it COCO-exactly, type its errors, write its HTML report
 	$(ODFAIL) synth $(DEMO)/data --images 500 --seed 0
 	$(ODFAIL) ingest -w $(DEMO)/ws --gt $(DEMO)/data/gt.json --pred $(DEMO)/data/predictions.json --run demo
 	$(ODFAIL) info -w $(DEMO)/ws
@@ -26,12 +26,20 @@ demo: setup ## generate a COCO-like sample, ingest it, evaluate it COCO-exactly,
 	$(ODFAIL) errors -w $(DEMO)/ws --run demo
 	$(ODFAIL) confusion -w $(DEMO)/ws --run demo --score 0.3 --by supercategory
 	$(ODFAIL) analyze -w $(DEMO)/ws --run demo calibration
+	$(ODFAIL) report -w $(DEMO)/ws --run demo --out $(DEMO)/report.html
 
 test: setup ## run the test suite (oracle tests against pycocotools and tidecv on ../shared/data included)
 	$(PY) -m pytest
 
 test-slow: setup ## the long property tests too
 	$(PY) -m pytest -m "slow or not slow"
+
+report: setup ## the HTML report: of the demo run (after make demo), or of your files: make report GT=gt.json PRED=p.json [PRED2=new.json]
+ifdef GT
+	$(ODFAIL) report --gt $(GT) --pred $(PRED) $(if $(PRED2),--pred $(PRED2)) --out $(or $(OUT),report.html)
+else
+	$(ODFAIL) report -w $(DEMO)/ws --run demo --out $(DEMO)/report.html
+endif
 
 bench: setup ## speed side by side with pycocotools, faster-coco-eval, hotcoco, ultrafast-pycocotools and tidecv (~10 min once the data exists; generating it takes longer the first time)
 	$(PY) benchmarks/run.py
@@ -43,4 +51,4 @@ clean: ## remove the demo, benchmark data and caches
 	rm -rf $(DEMO) bench-data .pytest_cache .ruff_cache .hypothesis
 	find . -name __pycache__ -prune -exec rm -rf {} +
 
-.PHONY: help setup demo test test-slow bench lint clean
+.PHONY: help setup demo report test test-slow bench lint clean

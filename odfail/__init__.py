@@ -10,17 +10,18 @@ from odfail.exceptions import InputError, WorkspaceError
 from odfail.store.workspace import Workspace
 
 __version__ = "0.1.0"
-__all__ = ["Workspace", "ingest", "evaluate", "errors", "confusion", "InputError", "WorkspaceError", "__version__"]
+__all__ = ["Workspace", "ingest", "evaluate", "errors", "confusion", "report", "InputError", "WorkspaceError",
+           "__version__"]
 
 
 _FUNCTIONS = {"ingest": "odfail.ingest", "evaluate": "odfail.evaluate", "errors": "odfail.evaluate.tide",
-              "confusion": "odfail.evaluate.confusion"}
+              "confusion": "odfail.evaluate.confusion", "report": "odfail.report"}
 
 
 def __getattr__(name: str):
-    """The API functions, imported on first use. ``ingest`` and ``evaluate`` are also the names of their stages'
-    packages, and importing a package binds ``odfail.<name>`` to it whenever that happens first: those packages
-    are callable (`odfail._stage.callable_stage`), so ``odfail.ingest(...)`` works either way."""
+    """The API functions, imported on first use. ``ingest``, ``evaluate`` and ``report`` are also the names of
+    their stages' packages, and importing a package binds ``odfail.<name>`` to it whenever that happens first:
+    those packages are callable (`odfail._stage.callable_stage`), so ``odfail.ingest(...)`` works either way."""
     if name not in _FUNCTIONS:
         raise AttributeError(name)
     import importlib

@@ -7,18 +7,18 @@ import sys
 
 import typer
 
-from odfail.cli import analyze, errors, evaluate, ingest, query, synth
+from odfail.cli import analyze, errors, evaluate, ingest, query, report, synth
 
 app = typer.Typer(
     name="odfail",
     help="Why does my object detector fail? Ingest COCO files into a workspace, evaluate them COCO-exactly, "
          "type their errors the TIDE way, analyse classes, curves and calibration, compare runs, and ask "
-         "questions in SQL.",
+         "questions in SQL, and write it all as one HTML report.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-for module in (ingest, query, synth, evaluate, errors, analyze):
+for module in (ingest, query, synth, evaluate, errors, analyze, report):
     module.register(app)
 
 
