@@ -85,3 +85,26 @@ def test_report_renders_offline_and_its_widgets_change_the_charts(written):
         assert all(p.stat().st_size > 5000 for p in shots)
     finally:
         driver.quit()
+
+
+def test_each_chart_carries_the_data_it_names(written):
+    """Every dataset a chart's spec names is in that spec (a figure built inside another builder once got the
+    other builder's data: an empty confusion matrix)."""
+    import re
+
+    result, _ = written
+    html = result.path.read_text()
+    specs = json.loads(re.search(r"window\.odfailSpecs = (.*?);\n", html).group(1))
+    for chart, spec in specs.items():
+        names = set(re.findall(r'"data":\{"name":"(d\d+)"\}', json.dumps(spec, separators=(",", ":"))))
+        assert names and names <= set(spec["datasets"]), chart
+        assert all(len(spec["datasets"][n]) > 0 for n in names), chart
+        # every field the encodings read is in the data or made by a transform
+        text = json.dumps(spec)
+        made = set(re.findall(r'"as": "([^"]+)"', text))
+        for listed in re.findall(r'"as": \[([^\]]*)\]', text):
+            made |= set(re.findall(r'"([^"]+)"', listed))
+        made |= {k for t in re.findall(r'"calculate": "[^"]*", "as": "([^"]+)"', text) for k in [t]}
+        have = {k for n in names for row in spec["datasets"][n] for k in row}
+        fields = set(re.findall(r'"field": "([^"]+)"', text))
+        assert fields - made <= have, (chart, fields - made - have)

@@ -36,9 +36,11 @@ class Figure:
 
 
 def _attach(datasets: dict[str, list], figures):
-    """Give a builder's figures (one or a list) the datasets their charts name."""
+    """Give a builder's figures (one or a list) the datasets their charts name (a figure made by another builder
+    keeps its own)."""
     for f in figures if isinstance(figures, list) else [figures]:
-        f.datasets = datasets
+        if f.datasets is None:
+            f.datasets = datasets
     return figures
 
 
