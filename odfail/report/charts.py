@@ -226,7 +226,8 @@ def importance(d: ReportData) -> Figure:
         "importance", "Which quality metrics explain whether a prediction is right or an object is found?",
         "Mutual information (k-NN estimate, as scikit-learn's) between each metric and the outcome: TP vs "
         "FP for predictions (indigo), found vs missed for GT objects (wine). Longer bars explain more; "
-        "the correlation's sign says in which direction.", alt.hconcat(mi, corr, spacing=10)))
+        "the correlation's sign says in which direction. best_iou is the matching itself, so it leads by "
+        "construction: read the metrics below it.", alt.hconcat(mi, corr, spacing=10)))
 
 
 def by_metric(d: ReportData) -> Figure:
