@@ -26,9 +26,9 @@ def main() -> None:
     from odfail.analysis import metrics as metrics_module
     from odfail.analysis.by_metric import by_metric, importance
     from odfail.analysis.calibration import calibration
-    from odfail.analysis.distribution import distribution
     from odfail.analysis.classes import per_class, pr_curves
     from odfail.analysis.compare import compare
+    from odfail.analysis.distribution import distribution
     from odfail.evaluate.tide import errors
     from odfail.match.outcomes import _CACHE, outcomes
 
