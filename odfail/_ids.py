@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from odfail._numba import JIT as _JIT
-from odfail._numba import njit, prange
+from odfail._numba import announce, njit, prange
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -68,3 +68,6 @@ def counting_order(idx, n_bins):
         order[pos[idx[i]]] = i
         pos[idx[i]] += 1
     return order, off
+
+
+announce(__file__)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from odfail._numba import JIT as _JIT
-from odfail._numba import njit
+from odfail._numba import announce, njit
 
 _POW10 = np.array([10.0 ** k for k in range(23)])
 _MAX_EXACT = 2 ** 53
@@ -416,3 +416,6 @@ def _minify(buf, s, e, out, o):
             in_string = c == 34
         j += 1
     return o - start
+
+
+announce(__file__)

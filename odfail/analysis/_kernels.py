@@ -11,7 +11,7 @@ import numpy as np
 
 from odfail._ids import counting_order
 from odfail._numba import JIT as _JIT
-from odfail._numba import njit, prange
+from odfail._numba import announce, njit, prange
 
 
 @njit(inline="always", **_JIT)
@@ -162,3 +162,6 @@ def knn_counts(xs, label, k, n_labels):
                 j += 1
             used[i], k_all[i], size[i], m[i] = True, kk, end - start, count
     return used, k_all, size, m
+
+
+announce(__file__)

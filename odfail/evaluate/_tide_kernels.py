@@ -8,7 +8,7 @@ import numpy as np
 
 from odfail._ids import counting_order
 from odfail._numba import JIT as _JIT
-from odfail._numba import njit, prange
+from odfail._numba import announce, njit, prange
 
 # Error types in tidecv's fixed order (TIDE._error_types), as small ints; TP first.
 E_TP, E_CLS, E_LOC, E_BOTH, E_DUPE, E_BKG = 0, 1, 2, 3, 4, 5
@@ -215,3 +215,6 @@ def tide_ap(k, class_order, score, push, tp, ignored, etype, fix_tp, fix_k, n_gt
                 total += env[m] if m < nh else 0.0
             ap[out, kk] = total / 101 * 100
     return ap
+
+
+announce(__file__)

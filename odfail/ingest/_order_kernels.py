@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from odfail._numba import JIT as _JIT
-from odfail._numba import njit, prange
+from odfail._numba import announce, njit, prange
 
 
 @njit(**_JIT)
@@ -171,3 +171,6 @@ def _rank_run(score, a, b, rank):
         ka, kb, pa, pb = kb, ka, pb, pa
     for j in range(m):
         rank[a + pa[j]] = j
+
+
+announce(__file__)

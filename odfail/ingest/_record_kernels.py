@@ -59,7 +59,7 @@ from odfail._json_kernels import (
     _ws,
 )
 from odfail._numba import JIT as _JIT
-from odfail._numba import njit
+from odfail._numba import announce, njit
 
 # Destination table codes for slow numbers.
 T_PRED, T_IMAGES, T_ANN = 0, 1, 2
@@ -358,3 +358,6 @@ def _records(buf, i, kind, ids, fl, spans, spans2, segs, slow, nslow, stack):
         i, state = _next(buf, i, 93)
         if state != 0:
             return (i if state == 1 else -1), row, nseg, nslow
+
+
+announce(__file__)

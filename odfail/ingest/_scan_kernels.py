@@ -25,7 +25,7 @@ from odfail._json_kernels import (
     _ws,
 )
 from odfail._numba import JIT as _JIT
-from odfail._numba import borrowed, njit
+from odfail._numba import announce, borrowed, njit
 from odfail.ingest._record_kernels import _plain_number, _record, _records
 
 _TEMPLATE_MAX = 256  # bytes of a results record's template: its text without the values
@@ -243,3 +243,6 @@ def scan_instances(buf, img_ids, img_fl, img_spans, cat_ids, cat_spans, cat_span
     if seen & need != need or _ws(buf, i) != buf.size:
         return 1 + i, 0, 0, 0, 0, 0
     return 0, counts[0], counts[1], counts[2], counts[3], nslow
+
+
+announce(__file__)

@@ -8,7 +8,7 @@ import numpy as np
 
 from odfail._json_kernels import _has_space, _minify
 from odfail._numba import JIT as _JIT
-from odfail._numba import njit
+from odfail._numba import announce, njit
 
 
 @njit(**_JIT)
@@ -76,3 +76,6 @@ def gather_numbers(buf, slow, n):
         o += ln
     offsets[n] = o
     return data, offsets
+
+
+announce(__file__)

@@ -11,7 +11,7 @@ import numpy as np
 
 from odfail._ids import counting_order
 from odfail._numba import JIT as _JIT
-from odfail._numba import njit, prange
+from odfail._numba import announce, njit, prange
 
 # Status of a prediction at one (area range, IoU threshold): what pycocotools' accumulate() counts it as.
 IGNORED, TP, FP = 0, 1, 2
@@ -498,3 +498,6 @@ def match_pairs(dt_match, dt_rows, gt_rows, dt_ids, gt_ids, iou_thrs):
                 thr[k] = iou_thrs[t]
                 k += 1
     return pred, gt, thr
+
+
+announce(__file__)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from odfail._numba import JIT as _JIT
-from odfail._numba import njit, prange
+from odfail._numba import announce, njit, prange
 
 _SCALE = 5.0  # rleFrPoly upsamples polygon vertices by 5 before tracing the boundary
 _INT_MIN = -2147483648  # what C's (int) cast of NaN gives on x86 (cvttsd2si), as in a zero-length polygon edge
@@ -589,3 +589,6 @@ def to_strings(cnt, off):
     for i in prange(n):
         _to_string(cnt, off[i], off[i + 1], data, str_off[i])
     return data, str_off
+
+
+announce(__file__)

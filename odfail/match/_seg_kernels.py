@@ -35,7 +35,7 @@ from odfail._json_kernels import (
     _ws,
 )
 from odfail._numba import JIT as _JIT
-from odfail._numba import borrowed, njit, prange
+from odfail._numba import announce, borrowed, njit, prange
 
 NONE, POLYGONS, STRING, RUNS, UNREAD = 0, 1, 2, 3, -1
 
@@ -197,3 +197,6 @@ def read_segmentations(data, off):
             _rle(buf, _ws(buf, 0), runs, n_runs[r], np.empty(64, dtype=np.uint8))  # rare: crowd GT
             start[r], end[r] = n_runs[r], n_runs[r + 1]
     return kind, h, w, start, end, xy, poly_off, runs, slow
+
+
+announce(__file__)

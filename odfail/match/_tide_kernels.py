@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from odfail._ids import counting_order
-from odfail._numba import njit, prange
+from odfail._numba import announce, njit, prange
 from odfail.match._kernels import _JIT, _iou
 
 
@@ -151,3 +151,6 @@ def tide_match(gx, gy, gw, gh, g_img, g_cat, g_crowd, g_file_idx, dx, dy, dw, dh
             iou_any[d] = any_best
     return (image_rank, push_order, gt_row, ignored, image_has_gt, iou_same, gt_same, iou_other, gt_other,
             iou_dupe, gt_dupe, iou_any)
+
+
+announce(__file__)
