@@ -19,8 +19,8 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 demo: setup ## generate a COCO-like sample, ingest it, evaluate it COCO-exactly, type its errors, write its HTML report
-	$(ODFAIL) synth $(DEMO)/data --images 500 --seed 0
-	$(ODFAIL) ingest -w $(DEMO)/ws --gt $(DEMO)/data/gt.json --pred $(DEMO)/data/predictions.json --run demo
+	$(ODFAIL) synth $(DEMO)/data --images 500 --seed 0 --render
+	$(ODFAIL) ingest -w $(DEMO)/ws --gt $(DEMO)/data/gt.json --pred $(DEMO)/data/predictions.json --run demo --images $(DEMO)/data/images
 	$(ODFAIL) info -w $(DEMO)/ws
 	$(ODFAIL) evaluate -w $(DEMO)/ws --run demo --score 0.5 --per-class
 	$(ODFAIL) errors -w $(DEMO)/ws --run demo

@@ -58,6 +58,17 @@ BUILTIN = [
     Metric("false_positives", "images", "false positives in the image at the IoU and score asked for"),
 ]
 DYNAMIC = ("missing_objects", "false_positives")
+# from the images' pixels (odfail.analysis.pixels), where the workspace knows its image folder
+PIXEL = [
+    Metric("brightness", "images", "mean of R, G, B / 255 (Pillow; JPEG decoded at a reduced scale)"),
+    Metric("contrast", "images", "standard deviation of R, G, B / 255"),
+    Metric("sharpness", "images", "variance of the Laplacian of the grey image resized to 256 px (blur: low)"),
+    Metric("colorfulness", "images", "Hasler and Süsstrunk's colourfulness / 255"),
+    Metric("image_width", "images", "the image file's width, pixels"),
+    Metric("image_height", "images", "the image file's height, pixels"),
+    Metric("object_brightness", "both", "mean of R, G, B inside the box / 255"),
+    Metric("object_contrast", "both", "standard deviation of R, G, B inside the box / 255"),
+]
 TABLES = {"gt": "gt_metrics", "predictions": "prediction_metrics", "images": "image_metrics"}
 _KEYS = {"gt": "gt_id", "predictions": "pred_id", "images": "image_id"}
 _VIEWS = {"gt": "gt", "predictions": "predictions", "images": "images"}
@@ -74,8 +85,12 @@ def custom(ws: Workspace) -> list[Metric]:
 
 
 def registry(ws: Workspace | None = None) -> list[Metric]:
-    """Every metric: the built-in ones, then the workspace's custom ones."""
-    return BUILTIN + (custom(ws) if ws is not None else [])
+    """Every metric: the built-in ones, the pixel ones where the workspace knows its images, the custom ones."""
+    if ws is None:
+        return list(BUILTIN)
+    from odfail.analysis.pixels import images_folder
+
+    return BUILTIN + (PIXEL if images_folder(ws) is not None else []) + custom(ws)
 
 
 def find(ws: Workspace, name: str) -> Metric:
@@ -174,7 +189,7 @@ class MetricTables:
         return {"gt": self.gt, "predictions": self.predictions, "images": self.images}[name]
 
 
-def metric_tables(workspace: Workspace | str, run: str) -> MetricTables:
+def metric_tables(workspace: Workspace | str, run: str, on_step=None) -> MetricTables:
     """The run's stored metric tables, computed and stored first where missing.
 
     Example:
@@ -187,13 +202,13 @@ def metric_tables(workspace: Workspace | str, run: str) -> MetricTables:
     ws.require_run(run)
     paths = {side: ws.table_path(table, run) for side, table in TABLES.items()}
     if not all(p.exists() for p in paths.values()):
-        tables = _compute(ws, run)
+        tables = _compute(ws, run, on_step)
         _write(ws, run, tables)
         return tables
     return _read(ws, run, paths)
 
 
-def _compute(ws: Workspace, run: str) -> MetricTables:
+def _compute(ws: Workspace, run: str, step=None) -> MetricTables:
     import threading
 
     from odfail._ids import indexer
@@ -247,6 +262,7 @@ def _compute(ws: Workspace, run: str) -> MetricTables:
         p = {"pred_id": dt["pred_id"], "confidence": dt["score"].astype(np.float64),
              **box_metrics(dt, d_img, {"duplicate_iou": d_dup, "crowding_iou": d_crowding, "best_iou": d_best})}
         sides = {"gt": g, "predictions": p, "images": images}
+        _pixels(ws, con, sides, g_img, d_img, gt, dt, step)
         for m in custom(ws):
             key_ids, values = _custom_values(con, m, run)
             pos, found = indexer(np.sort(key_ids))(sides[m.on][_KEYS[m.on]])
@@ -257,6 +273,32 @@ def _compute(ws: Workspace, run: str) -> MetricTables:
     finally:
         con.close()
     return MetricTables(run, g, p, images)
+
+
+def _pixels(ws: Workspace, con, sides, g_img, d_img, gt, dt, step) -> None:
+    """Add the pixel metrics where the workspace knows its images (notes on missing or odd images are kept in
+    ``image_notes.json`` for `odfail info`)."""
+    from odfail.analysis import pixels
+
+    folder = pixels.images_folder(ws)
+    if folder is None:
+        return
+    img = con.sql("select image_id, file_name, coalesce(width, 0)::DOUBLE as width, "
+                  "coalesce(height, 0)::DOUBLE as height from images order by image_id").fetchnumpy()
+    images = {"image_id": np.asarray(img["image_id"], dtype=np.int64), "file_name": list(img["file_name"]),
+              "width": np.asarray(img["width"]), "height": np.asarray(img["height"])}
+    boxes = {"gt": {"image_id": gt["image_id"], **{c: gt[c] for c in ("x", "y", "w", "h")}},
+             "predictions": {"image_id": dt["image_id"], **{c: dt[c] for c in ("x", "y", "w", "h")}}}
+    per_image, per_object, notes = pixels.compute(folder, images, boxes, step)
+    for name, values in per_image.items():  # the image table is in image id order, as `images` here
+        sides["images"][name] = values
+        sides["gt"][name] = values[g_img]
+        sides["predictions"][name] = values[d_img]
+    for side, cols in per_object.items():
+        sides[side].update(cols)
+    tmp = ws.path / f".image_notes.{os.getpid()}.tmp"
+    tmp.write_text(json.dumps(notes))
+    os.replace(tmp, ws.path / "image_notes.json")
 
 
 def _write(ws: Workspace, run: str, t: MetricTables) -> None:

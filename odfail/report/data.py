@@ -82,12 +82,13 @@ def gather(ws: Workspace, run: str, compare_with: str | None = None, iou: float 
     step("data distribution")
     dist = {k: v.to_dicts() for k, v in distribution(ws, run, score).tables.items()}
     worst = _worst(ws, run)
+    notes = _thumbnails(ws, worst, step)
     cmp = None
     if compare_with is not None:
         step(f"comparing with run {compare_with!r}")
         cmp = compare(ws, compare_with, run, iou, score).to_dict()
     return ReportData(run, float(iou), score, _info(ws, run), coco, head, err, conf.to_dict(), table, imp, by,
-                      {m.name: m.description for m in metrics}, pr, cal, dist, worst, cmp)
+                      {m.name: m.description for m in metrics}, pr, cal, dist, worst, cmp, notes)
 
 
 def _info(ws: Workspace, run: str) -> dict[str, Any]:
@@ -148,3 +149,63 @@ def _worst(ws: Workspace, run: str) -> dict[str, list[dict[str, Any]]]:
     out = {t: fps.filter(fps["error_type"] == t).drop("error_type").to_dicts() for t in ERROR_TYPES[:5]}
     out["Miss"] = missed.to_dicts()
     return out
+
+
+def _thumbnails(ws: Workspace, worst: dict[str, list[dict[str, Any]]], step) -> list[str]:
+    """Add a picture (``thumb``: a data URI) to every worst-case row where the workspace knows its images: the
+    image around the prediction (or the missed object) with the image's GT boxes and the prediction drawn. Returns
+    notes on images that could not be read."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from odfail.analysis.pixels import images_folder
+    from odfail.report.charts import ERROR_COLOURS
+    from odfail.report.thumbs import GT_COLOUR, hex_to_rgb, thumbnail
+
+    folder = images_folder(ws)
+    if folder is None:
+        return []
+    step("pictures of the worst cases")
+    ids = sorted({r["image_id"] for rows in worst.values() for r in rows})
+    con = ws.connect()
+    try:
+        images = {r[0]: r[1:] for r in con.execute(
+            "select image_id, file_name, coalesce(width, 0), coalesce(height, 0) from images "
+            "where image_id in (select unnest($ids))", {"ids": ids}).fetchall()}
+        gt: dict[int, list[dict[str, Any]]] = {}
+        for image_id, x, y, w, h, name, crowd in con.execute(
+                "select g.image_id, g.x, g.y, g.w, g.h, c.name, coalesce(g.iscrowd, false) from gt as g "
+                "join categories as c using (category_id) where g.image_id in (select unnest($ids))",
+                {"ids": ids}).fetchall():
+            gt.setdefault(image_id, []).append({"x": x, "y": y, "w": w, "h": h, "colour": GT_COLOUR,
+                                                "label": f"GT {name}" + (" (crowd)" if crowd else "")})
+    finally:
+        con.close()
+    jobs = []
+    for kind, rows in worst.items():
+        colour = hex_to_rgb(ERROR_COLOURS[kind])
+        for r in rows:
+            box = {"x": r["x"], "y": r["y"], "w": r["w"], "h": r["h"], "colour": colour}
+            if kind == "Miss":
+                label = f"missed {r['class']}"
+                others = [b for b in gt.get(r["image_id"], []) if (b["x"], b["y"], b["w"], b["h"]) !=
+                          (r["x"], r["y"], r["w"], r["h"])]
+            else:
+                label = f"{kind} {r['score']:.2f} {r['class']}"
+                others = gt.get(r["image_id"], [])
+            jobs.append((r, others + [dict(box, label=label)], box))
+    notes = []
+
+    def one(job) -> None:
+        r, boxes, focus = job
+        file_name, width, height = images.get(r["image_id"], (None, 0, 0))
+        if file_name is None:
+            return
+        r["thumb"], note = thumbnail(folder / file_name, (width, height), focus, boxes)
+        if note:
+            notes.append(note)
+
+    import os
+
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        list(pool.map(one, jobs))
+    return sorted(set(notes))

@@ -58,7 +58,13 @@ def bundle() -> str:
     return js
 
 
+class Html(str):
+    """Markup the page itself made (a picture's <img>), which `table` puts in a cell as it is."""
+
+
 def _num(v: Any, spec: str = ".3f") -> str:
+    if isinstance(v, Html):
+        return v
     if v is None:
         return "—"
     if isinstance(v, bool) or not isinstance(v, int | float):
@@ -117,24 +123,39 @@ def _thresholds(d: ReportData) -> str:
             f'the F1 it gives.</p><div class="scroll">{body}</div>')
 
 
+def _picture(row: dict[str, Any]) -> list[Any]:
+    """The picture cell of a worst-case row, when the workspace knows its images."""
+    if "thumb" not in row:
+        return []
+    if row["thumb"] is None:
+        return ["(image unreadable)"]
+    return [Html(f'<img class="thumb" src="{text(row["thumb"])}" alt="image {text(row["image_id"])}">')]
+
+
 def _worst(d: ReportData) -> str:
     from odfail.report.charts import ERROR_COLOURS
 
     parts = ['<p class="how">The highest-scoring false positives of each error type (tidecv\'s at IoU 0.5) and '
-             "the largest objects nobody found: image id and box (x, y, w, h in pixels) to go and look.</p>"]
+             "the largest objects nobody found: image id and box (x, y, w, h in pixels) to go and look; with the "
+             "images, a picture with the GT boxes in white and the prediction in its error type's colour.</p>"]
     what = {"Cls": "right box, wrong class", "Loc": "right class, poor box", "Both": "wrong class and poor box",
             "Dupe": "a second detection of a found object", "Bkg": "nothing there"}
     for t, label in what.items():
-        rows = [[r["image_id"], r["pred_id"], r["class"], r["score"], r["iou"], r["gt_class"],
+        rows = [[*_picture(r), r["image_id"], r["pred_id"], r["class"], r["score"], r["iou"], r["gt_class"],
                  f"{r['x']:.0f}, {r['y']:.0f}, {r['w']:.0f}, {r['h']:.0f}"] for r in d.worst[t]]
+        pictures = ["picture"] if d.worst[t] and "thumb" in d.worst[t][0] else []
         parts.append(f'<h3><span class="swatch" style="background:{ERROR_COLOURS[t]}"></span>{text(t)}: '
-                     f"{text(label)}</h3>" + (table(["image", "prediction", "class", "score", "IoU", "GT class",
-                                                      "box"], rows) if rows else "<p>none</p>"))
-    rows = [[r["image_id"], r["gt_id"], r["class"], r["area"], f"{r['x']:.0f}, {r['y']:.0f}, {r['w']:.0f}, "
-             f"{r['h']:.0f}"] for r in d.worst["Miss"]]
+                     f"{text(label)}</h3>" + (table([*pictures, "image", "prediction", "class", "score", "IoU",
+                                                      "GT class", "box"], rows) if rows else "<p>none</p>"))
+    rows = [[*_picture(r), r["image_id"], r["gt_id"], r["class"], r["area"],
+             f"{r['x']:.0f}, {r['y']:.0f}, {r['w']:.0f}, {r['h']:.0f}"] for r in d.worst["Miss"]]
+    pictures = ["picture"] if d.worst["Miss"] and "thumb" in d.worst["Miss"][0] else []
     parts.append(f'<h3><span class="swatch" style="background:{ERROR_COLOURS["Miss"]}"></span>Miss: the largest '
-                 "objects nobody found</h3>" + (table(["image", "GT", "class", "area (px²)", "box"], rows)
+                 "objects nobody found</h3>" + (table([*pictures, "image", "GT", "class", "area (px²)", "box"], rows)
                                                 if rows else "<p>none</p>"))
+    if d.notes:
+        parts.append('<p class="how">Image notes: ' + text("; ".join(d.notes[:5]))
+                     + (f" … and {len(d.notes) - 5} more" if len(d.notes) > 5 else "") + "</p>")
     return "".join(parts)
 
 
@@ -172,7 +193,7 @@ th,td{border:1px solid #e4e7eb;padding:3px 8px;text-align:right}th{background:#f
 td:first-child,th:first-child{text-align:left}table.narrow{min-width:260px}
 .swatch{display:inline-block;width:12px;height:12px;margin-right:6px;border-radius:2px}
 .vega-bindings{font-size:14px;margin-top:8px}.vega-bindings label{margin-right:18px}
-footer{color:#7b8794;font-size:12px;padding:16px 32px}
+footer{color:#7b8794;font-size:12px;padding:16px 32px}img.thumb{display:block;max-width:220px;max-height:220px}
 """
 
 

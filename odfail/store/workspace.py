@@ -389,6 +389,14 @@ class Workspace:
         if id0:
             notes.append("a GT annotation has id 0: pycocotools counts a prediction matched to it as a false "
                          "positive (it tests the matched id for truth); odfail does the same to stay exact")
+        image_notes = self.path / "image_notes.json"
+        if image_notes.exists():
+            import json
+
+            found = json.loads(image_notes.read_text())
+            notes += [f"image: {n}" for n in found[:10]]
+            if len(found) > 10:
+                notes.append(f"image: ... and {len(found) - 10:,} more image notes")
         for r in runs:
             if r.predictions == 0:
                 notes.append(f"run {r.run!r} has no predictions")
