@@ -48,20 +48,26 @@ def decode(path: Path, draft: bool = True):
     with Image.open(path) as im:
         full = im.size
         if draft and im.format == "JPEG":
-            scale = max(1, min(full) // DRAFT_SIZE)
+            scale = max(1, max(full) // DRAFT_SIZE)
             if scale > 1:
                 im.draft("RGB", (full[0] // scale, full[1] // scale))
         rgb = im.convert("RGB")
         return np.asarray(rgb), full
 
 
-def image_values(rgb: np.ndarray, full: tuple[int, int]) -> dict[str, float]:
+def image_values(rgb: np.ndarray, full: tuple[int, int], tables=None) -> dict[str, float]:
+    """The image metrics of a decoded image; ``tables``: its `summed_areas`, whose totals give brightness and
+    contrast."""
     from PIL import Image
 
-    px = rgb.astype(np.float64)
-    r, g, b = px[..., 0], px[..., 1], px[..., 2]
+    table1, table2 = tables if tables is not None else summed_areas(rgb)
+    n = rgb.shape[0] * rgb.shape[1] * 3
+    mean = table1[-1, -1] / n
+    var = max(table2[-1, -1] / n - mean * mean, 0.0)
+    r, g, b = (rgb[..., i].astype(np.float32) for i in range(3))
     rg, yb = r - g, 0.5 * (r + g) - b
-    colourful = (np.sqrt(rg.std() ** 2 + yb.std() ** 2) + 0.3 * np.sqrt(rg.mean() ** 2 + yb.mean() ** 2)) / 255
+    colourful = float(np.sqrt(rg.var(dtype=np.float64) + yb.var(dtype=np.float64))
+                      + 0.3 * np.sqrt(rg.mean(dtype=np.float64) ** 2 + yb.mean(dtype=np.float64) ** 2)) / 255
     grey = Image.fromarray(rgb).convert("L")
     w, h = grey.size
     scale = SHARP_SIZE / max(w, h)
@@ -72,21 +78,28 @@ def image_values(rgb: np.ndarray, full: tuple[int, int]) -> dict[str, float]:
         sharp = float(lap.var())
     else:
         sharp = float("nan")
-    return {"brightness": float(px.mean() / 255), "contrast": float(px.std() / 255), "sharpness": sharp,
+    return {"brightness": float(mean / 255), "contrast": float(np.sqrt(var) / 255), "sharpness": sharp,
             "colorfulness": float(colourful), "image_width": float(full[0]), "image_height": float(full[1])}
 
 
-def box_values(rgb: np.ndarray, boxes: np.ndarray, sx: float, sy: float) -> np.ndarray:
+def summed_areas(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Summed-area tables of R + G + B and of R² + G² + B² (exact integers), one row and column of zeros ahead.
+    Shape: (h+1, w+1)."""
+    h, w = rgb.shape[:2]
+    table1 = np.zeros((h + 1, w + 1), dtype=np.int64)
+    table2 = np.zeros((h + 1, w + 1), dtype=np.int64)
+    wide = rgb.astype(np.int32)
+    table1[1:, 1:] = wide.sum(axis=2, dtype=np.int64).cumsum(0).cumsum(1)
+    table2[1:, 1:] = (wide * wide).sum(axis=2, dtype=np.int64).cumsum(0).cumsum(1)
+    return table1, table2
+
+
+def box_values(rgb: np.ndarray, boxes: np.ndarray, sx: float, sy: float, tables=None) -> np.ndarray:
     """(mean, std) / 255 of R, G and B inside each box [x, y, w, h] (GT pixel coordinates, scaled by sx, sy to the
-    decoded image), from summed-area tables. A box with no pixel inside the image gets NaN. Shape: (n, 2)."""
-    px = rgb.astype(np.float64)
-    s1 = px.sum(axis=2)
-    s2 = (px * px).sum(axis=2)
-    h, w = s1.shape
-    table1 = np.zeros((h + 1, w + 1))
-    table2 = np.zeros((h + 1, w + 1))
-    table1[1:, 1:] = s1.cumsum(0).cumsum(1)
-    table2[1:, 1:] = s2.cumsum(0).cumsum(1)
+    decoded image), from summed-area tables (`summed_areas`, made here if not given). A box with no pixel inside
+    the image gets NaN. Shape: (n, 2)."""
+    table1, table2 = tables if tables is not None else summed_areas(rgb)
+    h, w = rgb.shape[:2]
     x0 = np.clip(np.floor(boxes[:, 0] * sx), 0, w).astype(np.int64)
     y0 = np.clip(np.floor(boxes[:, 1] * sy), 0, h).astype(np.int64)
     x1 = np.clip(np.ceil((boxes[:, 0] + boxes[:, 2]) * sx), 0, w).astype(np.int64)
@@ -113,7 +126,9 @@ def stats_of(path: Path, size: tuple[float, float] | None, boxes: dict[str, np.n
     if (gw, gh) != full:
         note = f"{path}: {full[0]}x{full[1]} pixels, the GT says {gw:g}x{gh:g} (boxes scaled to the image)"
     sx, sy = rgb.shape[1] / gw, rgb.shape[0] / gh
-    return ImageStats(image_values(rgb, full), {k: box_values(rgb, v, sx, sy) for k, v in boxes.items()}, note)
+    tables = summed_areas(rgb)
+    return ImageStats(image_values(rgb, full, tables),
+                      {k: box_values(rgb, v, sx, sy, tables) for k, v in boxes.items()}, note)
 
 
 def compute(folder: Path, images: dict[str, np.ndarray], boxes: dict[str, dict[str, np.ndarray]],
