@@ -13,8 +13,10 @@ Definitions (pixel values 0..255):
   (summed-area tables: constant time per box).
 
 JPEG images are decoded at a reduced scale (Pillow's ``draft``: the decoder's own 1/2, 1/4 or 1/8 scaling) to no
-less than DRAFT_SIZE pixels on the longer side: means are the same to ~1e-3, standard deviations lose the finest
-detail (a few percent lower on noisy images); boxes are scaled to the decoded size. A missing, unreadable or
+less than DRAFT_SIZE pixels on the longer side, four times faster at 640 x 480; boxes are scaled to the decoded size.
+Measured against full decodes on 100 of the 5k set's rendered images: brightness within 0.08 %, contrast 1.9 %,
+colourfulness 1.2 %, sharpness up to 21 % (the DCT's downscaling smooths differently from the bilinear resize):
+compare sharpness between images decoded the same way, as odfail decodes every JPEG. A missing, unreadable or
 corrupt image is a note, its metrics null; an image of another size than the GT says is a note, its boxes scaled
 from the GT's size to the decoded one.
 """
