@@ -152,22 +152,18 @@ def _bucket_rows(j: Joined, edges: np.ndarray, bucketing: str, keep_p=None, keep
     n = max(len(edges) - 1, 0)
     rows = [{"lo": float(edges[i]), "hi": float(edges[i + 1]), "predictions": None, "tp": None, "fp": None,
              "precision": None, "gt": None, "found": None, "fn": None, "recall": None} for i in range(n)]
-    if j.pred is not None:
-        ok = ~np.isnan(j.pred["value"]) & (True if keep_p is None else keep_p)
-        b = bucket_of(j.pred["value"][ok], edges, bucketing)
-        tp = np.bincount(b[j.pred["tp"][ok]], minlength=n)
-        allp = np.bincount(b, minlength=n)
+    # (side, the flag of a hit, keep, names of: all, hits, misses, share of hits)
+    for part, flag, keep, names in ((j.pred, "tp", keep_p, ("predictions", "tp", "fp", "precision")),
+                                    (j.gt, "found", keep_g, ("gt", "found", "fn", "recall"))):
+        if part is None:
+            continue
+        ok = ~np.isnan(part["value"]) & (True if keep is None else keep)
+        b = bucket_of(part["value"][ok], edges, bucketing)
+        hits = np.bincount(b[part[flag][ok]], minlength=n)
+        total = np.bincount(b, minlength=n)
         for i, r in enumerate(rows):
-            r.update(predictions=int(allp[i]), tp=int(tp[i]), fp=int(allp[i] - tp[i]),
-                     precision=float(tp[i] / allp[i]) if allp[i] else None)
-    if j.gt is not None:
-        ok = ~np.isnan(j.gt["value"]) & (True if keep_g is None else keep_g)
-        b = bucket_of(j.gt["value"][ok], edges, bucketing)
-        found = np.bincount(b[j.gt["found"][ok]], minlength=n)
-        allg = np.bincount(b, minlength=n)
-        for i, r in enumerate(rows):
-            r.update(gt=int(allg[i]), found=int(found[i]), fn=int(allg[i] - found[i]),
-                     recall=float(found[i] / allg[i]) if allg[i] else None)
+            r.update(zip(names, (int(total[i]), int(hits[i]), int(total[i] - hits[i]),
+                                 float(hits[i] / total[i]) if total[i] else None)))
     return rows
 
 
