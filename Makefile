@@ -28,11 +28,11 @@ demo: setup ## generate a COCO-like sample, ingest it, evaluate it COCO-exactly,
 	$(ODFAIL) analyze -w $(DEMO)/ws --run demo calibration
 	$(ODFAIL) report -w $(DEMO)/ws --run demo --out $(DEMO)/report.html
 
-test: setup ## run the test suite (oracle tests against pycocotools and tidecv on ../shared/data included)
-	$(PY) -m pytest
+test: setup ## run the test suite (oracle tests against pycocotools and tidecv on ../shared/data included), on every core
+	$(PY) -m pytest -n auto
 
 test-slow: setup ## the long property tests too
-	$(PY) -m pytest -m "slow or not slow"
+	$(PY) -m pytest -n auto -m "slow or not slow"
 
 report: setup ## the HTML report: of the demo run (after make demo), or of your files: make report GT=gt.json PRED=p.json [PRED2=new.json]
 ifdef GT
